@@ -1,0 +1,325 @@
+"""The `bridge` command line.
+
+Owns argument parsing and the human and JSON renderings of what the codec decodes. Commands:
+`bridge decode FILE...` (an MMS PDU, a hex dump, or the SMS user data / TPDUs of a WAP Push) and
+`bridge check-config [--config FILE]`. Exit status: 0 success, 1 bad input, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import string
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from bridge import __version__
+from bridge.codec.mms import INSERT_ADDRESS, HeaderField, Pdu, decode_pdu
+from bridge.codec.multipart import RawHeader
+from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil
+from bridge.codec.wap_push import (
+    WAP_PUSH_PORT,
+    WspPush,
+    decode_tpdu,
+    decode_user_data,
+    decode_wsp_push,
+    reassemble,
+)
+from bridge.codec.wsp import ContentType
+from bridge.config import Config, load_config
+from bridge.errors import ConfigError, DecodeError
+
+FORMS = ("auto", "pdu", "ud", "tpdu", "tpdu-smsc", "wsp")
+_HEX_CHARS = frozenset(string.hexdigits + string.whitespace + ":")
+
+
+class InputError(Exception):
+    """A CLI input problem; the message names the file."""
+
+
+# --- reading inputs --------------------------------------------------------------------------------------
+
+
+def _read_blobs(path: Path, max_bytes: int) -> list[bytes]:
+    """The binary items in one file: the file itself, or one item per line of a hex dump."""
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise InputError(f"{path}: {size} bytes, over decode.max_input_bytes ({max_bytes})")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return [raw]
+    cleaned = text.replace("0x", "").replace("0X", "")
+    if not cleaned.strip() or not set(cleaned) <= _HEX_CHARS:
+        return [raw]
+    blobs = []
+    for n, line in enumerate(cleaned.splitlines(), 1):
+        digits = "".join(ch for ch in line if ch in string.hexdigits)
+        if not digits:
+            continue
+        if len(digits) % 2:
+            raise InputError(f"{path}: line {n}: an even number of hex digits, got {len(digits)}")
+        blobs.append(bytes.fromhex(digits))
+    return blobs
+
+
+def _as_user_data(blob: bytes, form: str) -> bytes | None:
+    """The SMS user data in `blob` if it is a push segment in the given (or guessed) form."""
+    if form == "ud":
+        return blob
+    if form in ("tpdu", "tpdu-smsc"):
+        return bytes(decode_tpdu(blob, smsc_prefix=form == "tpdu-smsc").user_data)
+    if form != "auto":
+        return None
+    candidates: list[bytes] = [blob]
+    for prefixed in (True, False):
+        try:
+            tpdu = decode_tpdu(blob, smsc_prefix=prefixed)
+        except DecodeError:
+            continue
+        if tpdu.udhi:
+            candidates.append(bytes(tpdu.user_data))
+    for ud in candidates:
+        try:
+            seg = decode_user_data(ud)
+        except DecodeError:
+            continue
+        if seg.destination_port == WAP_PUSH_PORT:
+            return ud
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Decoded:
+    pdu: Pdu | None
+    push: WspPush | None
+    segments: int
+    size: int
+
+
+def decode_inputs(paths: Sequence[Path], form: str, config: Config) -> Decoded:
+    blobs: list[tuple[Path, bytes]] = []
+    for path in paths:
+        blobs.extend((path, b) for b in _read_blobs(path, config.decode.max_input_bytes))
+    if not blobs:
+        raise InputError(f"{', '.join(map(str, paths))}: no data")
+    if len(blobs) == 1 and form in ("auto", "pdu") and blobs[0][1][:1] == b"\x8c":
+        path, blob = blobs[0]
+        return Decoded(pdu=_decode_pdu(path, blob), push=None, segments=0, size=len(blob))
+    if len(blobs) == 1 and form == "wsp":
+        path, blob = blobs[0]
+        return _decode_push(path, blob, segments=0)
+    uds = []
+    for path, blob in blobs:
+        ud = _as_user_data(blob, form)
+        if ud is None:
+            if len(blobs) == 1 and form == "auto" and len(blob) > 1 and blob[1] in (0x06, 0x07):
+                return _decode_push(path, blob, segments=0)
+            raise InputError(
+                f"{path}: neither an MMS PDU (first octet 0x8C) nor an SMS segment of a WAP Push "
+                f"(port {WAP_PUSH_PORT}); try --form"
+            )
+        uds.append(ud)
+    try:
+        push = reassemble(uds)
+    except DecodeError as exc:
+        raise InputError(f"{', '.join(map(str, paths))}: SMS segments: {exc}") from exc
+    return _decode_push(paths[0], push, segments=len(uds))
+
+
+def _decode_pdu(path: Path, blob: bytes | memoryview) -> Pdu:
+    try:
+        return decode_pdu(blob)
+    except DecodeError as exc:
+        raise InputError(f"{path}: MMS PDU: {exc}") from exc
+
+
+def _decode_push(path: Path, blob: bytes, *, segments: int) -> Decoded:
+    try:
+        push = decode_wsp_push(blob)
+    except DecodeError as exc:
+        raise InputError(f"{path}: WSP push: {exc}") from exc
+    pdu = None
+    if push.content_type.media_type.lower() == "application/vnd.wap.mms-message":
+        pdu = _decode_pdu(path, push.body)
+    return Decoded(pdu=pdu, push=push, segments=segments, size=len(blob))
+
+
+# --- rendering -------------------------------------------------------------------------------------------
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, IntEnum):
+        return f"{value.name} (0x{int(value):02X})"
+    if value is INSERT_ADDRESS:
+        return "<insert-address-token>"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return f"+{int(value.total_seconds())}s (relative)"
+    if isinstance(value, ContentType):
+        return str(value)
+    if isinstance(value, RawHeader):
+        return value.value.hex(" ")
+    if isinstance(value, tuple):
+        return [_value(v) for v in value]
+    return value
+
+
+def describe_pdu(pdu: Pdu) -> dict[str, Any]:
+    headers: list[dict[str, Any]] = [{"name": "X-Mms-Message-Type", "value": _value(pdu.MESSAGE_TYPE)}]
+    for attr, field in pdu.HEADERS:
+        value = getattr(pdu, attr)
+        if value is None or value == ():
+            continue
+        if isinstance(value, tuple):
+            headers.extend({"name": field.display_name, "value": _value(v)} for v in value)
+        else:
+            shown = _version(value) if field is HeaderField.MMS_VERSION else _value(value)
+            headers.append({"name": field.display_name, "value": shown})
+    for raw in pdu.extra_headers:
+        headers.append({"name": raw.name, "value": "(raw) " + raw.value.hex(" ")})
+    out: dict[str, Any] = {"type": pdu.MESSAGE_TYPE.name.lower().replace("_", "-"), "headers": headers}
+    content_type = getattr(pdu, "content_type", None)
+    if content_type is not None:
+        headers.append({"name": HeaderField.CONTENT_TYPE.display_name, "value": str(content_type)})
+        parts = []
+        for part in pdu.parts:  # type: ignore[union-attr]
+            item: dict[str, Any] = {
+                "content_type": str(part.content_type),
+                "size": len(part.data),
+                "content_id": part.content_id,
+                "content_location": part.content_location,
+                "headers": [{"name": h.name, "value": h.value.hex(" ")} for h in part.headers],
+            }
+            if part.content_type.media_type.lower() == SMIL_MEDIA_TYPE:
+                try:
+                    item["slides"] = [
+                        {k: v for k, v in vars_of(s).items() if v is not None} for s in decode_smil(part.data)
+                    ]
+                except DecodeError as exc:
+                    item["smil_error"] = str(exc)
+            elif part.content_type.media_type.lower().startswith("text/"):
+                item["text"] = bytes(part.data[:200]).decode("utf-8", "replace")
+            parts.append(item)
+        out["parts"] = parts
+    return out
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    return {name: getattr(obj, name) for name in obj.__slots__}
+
+
+def _version(value: int) -> str:
+    return f"{value >> 4}.{value & 0x0F}"
+
+
+def describe(decoded: Decoded) -> dict[str, Any]:
+    out: dict[str, Any] = {"size": decoded.size}
+    if decoded.segments:
+        out["sms_segments"] = decoded.segments
+    if decoded.push is not None:
+        push = decoded.push
+        out["push"] = {
+            "transaction_id": push.transaction_id,
+            "pdu_type": push.pdu_type.name.lower(),
+            "content_type": str(push.content_type),
+            "application_id": _value(push.application_id),
+            "headers": [{"name": h.name, "value": h.value.hex(" ")} for h in push.headers],
+            "body_size": len(push.body),
+        }
+    if decoded.pdu is not None:
+        out["pdu"] = describe_pdu(decoded.pdu)
+    return out
+
+
+def render_text(info: dict[str, Any]) -> str:
+    lines = []
+    if "sms_segments" in info:
+        lines.append(f"WAP Push in {info['sms_segments']} SMS ({info['size']} octets reassembled)")
+    push = info.get("push")
+    if push:
+        lines.append(
+            f"WSP {push['pdu_type']} tid={push['transaction_id']} Content-Type: {push['content_type']} "
+            f"X-Wap-Application-Id: {push['application_id']} ({push['body_size']} octets of body)"
+        )
+        lines.extend(f"  {h['name']}: {h['value']}" for h in push["headers"])
+    pdu = info.get("pdu")
+    if pdu:
+        lines.append(f"{pdu['type']} ({info['size'] if not push else push['body_size']} octets)")
+        width = max(len(h["name"]) for h in pdu["headers"])
+        lines.extend(f"  {h['name']:<{width}}  {h['value']}" for h in pdu["headers"])
+        for i, part in enumerate(pdu.get("parts", []), 1):
+            lines.append(f"part {i}: {part['content_type']} ({part['size']} octets)")
+            if part["content_id"] is not None:
+                lines.append(f"  Content-ID: {part['content_id']}")
+            if part["content_location"] is not None:
+                lines.append(f"  Content-Location: {part['content_location']}")
+            lines.extend(f"  {h['name']}: {h['value']}" for h in part["headers"])
+            for n, slide in enumerate(part.get("slides", []), 1):
+                media = ", ".join(f"{k}={v}" for k, v in slide.items() if k != "duration_ms")
+                lines.append(f"  slide {n}: {slide['duration_ms']} ms {media}")
+            if "text" in part:
+                lines.append(f"  text: {part['text']!r}")
+    return "\n".join(lines)
+
+
+# --- commands --------------------------------------------------------------------------------------------
+
+
+def _cmd_decode(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    decoded = decode_inputs([Path(p) for p in args.files], args.form, config)
+    info = describe(decoded)
+    print(json.dumps(info, indent=2, ensure_ascii=False) if args.json else render_text(info))
+    return 0
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    path = args.config or Path("config.toml")
+    load_config(path)
+    print(f"{path}: OK")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bridge", description="mms-bridge: an email-to-MMS bridge")
+    parser.add_argument("--version", action="version", version=f"mms-bridge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    dec = sub.add_parser(
+        "decode",
+        help="print an MMS PDU or a WAP Push (binary, hex dump, SMS user data or TPDUs)",
+        description="Decode an MMS PDU, a hex dump of one, or the SMS segments of a WAP Push, in any order.",
+    )
+    dec.add_argument("files", nargs="+", metavar="FILE")
+    dec.add_argument("--json", action="store_true", help="print JSON for machines")
+    dec.add_argument("--form", choices=FORMS, default="auto", help="what the files hold (default: guess)")
+    dec.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
+    dec.set_defaults(func=_cmd_decode)
+    chk = sub.add_parser("check-config", help="validate a configuration file and name each bad key")
+    chk.add_argument("--config", type=Path, default=None, help="file to check (default: ./config.toml)")
+    chk.set_defaults(func=_cmd_check_config)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        result: int = args.func(args)
+        return result
+    except (InputError, ConfigError) as exc:
+        print(f"bridge {args.command}: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
