@@ -9,6 +9,7 @@ link mapped to the `gsm_sms` dissector, which parses the UDH, reassembles and ha
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -16,7 +17,6 @@ import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 LINKTYPE_ETHERNET = 1
 LINKTYPE_USER0 = 147
@@ -46,18 +46,20 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _tcp_frame(seq: int, ack: int, flags: int, payload: bytes, *, to_server: bool, ident: int) -> bytes:
-    sport, dport = (40000, 80) if to_server else (80, 40000)
+def _tcp_frame(
+    seq: int, ack: int, flags: int, payload: bytes, *, to_server: bool, ident: int, port: int = 40000
+) -> bytes:
+    sport, dport = (port, 80) if to_server else (80, port)
     addr = bytes((127, 0, 0, 1))
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
     pseudo = struct.pack("!4s4sBBH", addr, addr, 0, 6, len(tcp) + len(payload))
     tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp + payload)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ident, 0x4000, 64, 6, 0, addr, addr)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ident & 0xFFFF, 0x4000, 64, 6, 0, addr, addr)
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     return b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + tcp + payload
 
 
-def http_post_pcap(body: bytes, content_type: str = "application/vnd.wap.mms-message") -> bytes:
+def _http_post_frames(body: bytes, *, sport: int, content_type: str = "application/vnd.wap.mms-message") -> list[bytes]:
     """A complete TCP conversation carrying one HTTP POST of `body`, in 16 kB segments."""
     request = (
         f"POST /mms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
@@ -66,20 +68,20 @@ def http_post_pcap(body: bytes, content_type: str = "application/vnd.wap.mms-mes
     syn, ack, psh, fin = 0x02, 0x10, 0x08, 0x01
     c, s = 1000, 5000
     frames = [
-        _tcp_frame(c, 0, syn, b"", to_server=True, ident=1),
-        _tcp_frame(s, c + 1, syn | ack, b"", to_server=False, ident=2),
-        _tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=3),
+        _tcp_frame(c, 0, syn, b"", to_server=True, ident=1, port=sport),
+        _tcp_frame(s, c + 1, syn | ack, b"", to_server=False, ident=2, port=sport),
+        _tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=3, port=sport),
     ]
     c, s = c + 1, s + 1
     for off in range(0, len(request), 16000):
         chunk = request[off : off + 16000]
-        frames.append(_tcp_frame(c, s, ack | psh, chunk, to_server=True, ident=len(frames) + 1))
+        frames.append(_tcp_frame(c, s, ack | psh, chunk, to_server=True, ident=len(frames) + 1, port=sport))
         c += len(chunk)
-        frames.append(_tcp_frame(s, c, ack, b"", to_server=False, ident=len(frames) + 1))
-    frames.append(_tcp_frame(c, s, fin | ack, b"", to_server=True, ident=len(frames) + 1))
-    frames.append(_tcp_frame(s, c + 1, fin | ack, b"", to_server=False, ident=len(frames) + 1))
-    frames.append(_tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=len(frames) + 1))
-    return _pcap(frames, LINKTYPE_ETHERNET)
+        frames.append(_tcp_frame(s, c, ack, b"", to_server=False, ident=len(frames) + 1, port=sport))
+    frames.append(_tcp_frame(c, s, fin | ack, b"", to_server=True, ident=len(frames) + 1, port=sport))
+    frames.append(_tcp_frame(s, c + 1, fin | ack, b"", to_server=False, ident=len(frames) + 1, port=sport))
+    frames.append(_tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=len(frames) + 1, port=sport))
+    return frames
 
 
 def sms_deliver(user_data: bytes, originator: str = "15551234567") -> bytes:
@@ -99,7 +101,6 @@ class Dissection:
     fields: dict[str, list[str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     protocols: set[str] = field(default_factory=set)
-    text: str = ""
 
     def first(self, name: str) -> str | None:
         values = self.fields.get(name)
@@ -112,20 +113,23 @@ def _walk(elem: ET.Element) -> Iterator[ET.Element]:
         yield from _walk(child)
 
 
-def _run(pcap: bytes, extra: Sequence[str] = ()) -> Dissection:
+def _run(pcap: bytes, extra: Sequence[str] = ()) -> list[tuple[ET.Element, str]]:
+    """tshark's PDML packets of `pcap`, with the verbose text of the whole capture."""
     env = dict(os.environ, WIRESHARK_CONFIG_DIR=_CONFIG_DIR)
     with tempfile.NamedTemporaryFile(suffix=".pcap") as f:
         f.write(pcap)
         f.flush()
         pdml = subprocess.run(
-            [tshark(), "-r", f.name, "-T", "pdml", *extra], capture_output=True, env=env, check=True, timeout=120
+            [tshark(), "-r", f.name, "-T", "pdml", *extra], capture_output=True, env=env, check=True, timeout=300
         ).stdout
-        text = subprocess.run(
-            [tshark(), "-r", f.name, "-V", *extra], capture_output=True, env=env, check=True, timeout=120
-        ).stdout.decode("utf-8", "replace")
-    out = Dissection(text=text)
+    # tshark copies control characters of decoded text into PDML, which XML forbids
+    pdml = re.sub(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#x?0*(?:[0-8bcef]|1[0-9a-f]);", b"?", pdml)
     root = ET.fromstring(pdml)
-    for el in _walk(root):
+    return [(packet, "") for packet in root.findall("packet")]
+
+
+def _collect(packet: ET.Element, out: Dissection) -> None:
+    for el in _walk(packet):
         name = el.get("name", "")
         if el.tag == "proto":
             out.protocols.add(name)
@@ -138,20 +142,40 @@ def _run(pcap: bytes, extra: Sequence[str] = ()) -> Dissection:
                 out.problems.append(message)
         if el.tag == "field" and name:
             out.fields.setdefault(name, []).append(el.get("show", ""))
-    return out
+
+
+def _stream_of(packet: ET.Element) -> str:
+    for el in _walk(packet):
+        if el.get("name") == "tcp.stream":
+            return el.get("show", "")
+    return ""
+
+
+def dissect_pdus(pdus: Sequence[bytes]) -> list[Dissection]:
+    """tshark's reading of each MMS PDU, each sent as the body of an HTTP POST on its own TCP connection;
+    one tshark run for all of them."""
+    frames: list[bytes] = []
+    for i, pdu in enumerate(pdus):
+        frames.extend(_http_post_frames(pdu, sport=20000 + i))
+    results = [Dissection() for _ in pdus]
+    for packet, _ in _run(_pcap(frames, LINKTYPE_ETHERNET)):
+        stream = _stream_of(packet)
+        if stream:
+            _collect(packet, results[int(stream)])
+    return results
 
 
 def dissect_pdu(pdu: bytes) -> Dissection:
-    """tshark's reading of an MMS PDU sent as an HTTP POST body."""
-    return _run(http_post_pcap(pdu))
+    return dissect_pdus([pdu])[0]
 
 
 def dissect_push_segments(user_data: Sequence[bytes]) -> Dissection:
     """tshark's reading of SMS user data segments (each framed as an SMS-DELIVER TPDU)."""
     pcap = _pcap([sms_deliver(ud) for ud in user_data], LINKTYPE_USER0)
     uat = 'uat:user_dlts:"User 0 (DLT=147)","gsm_sms","0","","0",""'
-    return _run(pcap, ["-o", uat])
+    out = Dissection()
+    for packet, _ in _run(pcap, ["-o", uat]):
+        _collect(packet, out)
+    return out
 
 
-def save(path: Path, pcap: bytes) -> None:
-    path.write_bytes(pcap)

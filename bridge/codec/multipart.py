@@ -21,7 +21,7 @@ from bridge.codec.wsp import (
     encode_uintvar,
     read_content_type,
 )
-from bridge.errors import DecodeError
+from bridge.errors import DecodeError, EncodeError
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,7 +66,10 @@ def encode_multipart(parts: Iterable[BodyPart], out: list[bytes]) -> None:
     """Append the multipart body's chunks to `out` (joined once by the caller, so data is copied once)."""
     items = list(parts)
     out.append(encode_uintvar(len(items)))
-    for part in items:
+    for i, part in enumerate(items, 1):
+        if not part.data:
+            # WSP allows it, but an empty entry carries nothing and trips real parsers (Wireshark's MMSE)
+            raise EncodeError(f"multipart entry {i} ({part.content_type.media_type}) has no data")
         headers = _encode_part_headers(part)
         out.append(encode_uintvar(len(headers)) + encode_uintvar(len(part.data)) + headers)
         out.append(part.data if isinstance(part.data, bytes) else bytes(part.data))

@@ -72,13 +72,13 @@ class Reader:
 
     def peek(self, what: str) -> int:
         if self.pos >= self.end:
-            raise DecodeError(self.pos, what)
+            raise DecodeError(self.pos, f"{what} (the data ends here)")
         return self._data[self.pos]
 
     def octet(self, what: str) -> int:
         pos = self.pos
         if pos >= self.end:
-            raise DecodeError(pos, what)
+            raise DecodeError(pos, f"{what} (the data ends here)")
         self.pos = pos + 1
         return self._data[pos]
 
