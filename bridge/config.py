@@ -33,7 +33,9 @@ class DecodeConfig:
 
     def __post_init__(self) -> None:
         if self.max_input_bytes <= 0:
-            raise ConfigError(f"decode.max_input_bytes: a positive number of bytes, got {self.max_input_bytes}")
+            raise ConfigError(
+                f"decode.max_input_bytes: a positive number of bytes, got {self.max_input_bytes}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +60,9 @@ def _build_section(name: str, cls: type[LogConfig] | type[DecodeConfig], raw: An
         expected = type(default)
         # bool is an int in Python; a config that says `max_input_bytes = true` is still wrong
         if type(value) is not expected:
-            raise ConfigError(f"{name}.{key}: a {expected.__name__}, got {type(value).__name__} {value!r}")
+            raise ConfigError(
+                f"{name}.{key}: expected {expected.__name__}, got {type(value).__name__} {value!r}"
+            )
         values[key] = value
     return cls(**values)
 

@@ -22,7 +22,7 @@ class CodecError(BridgeError):
 
 
 class DecodeError(CodecError):
-    """Bytes that cannot be decoded; `offset` is where the decoder stopped, `expected` what it wanted there."""
+    """Bytes that cannot be decoded: `offset` is where the decoder stopped, `expected` what it wanted."""
 
     def __init__(self, offset: int, expected: str) -> None:
         super().__init__(f"offset {offset}: {expected}")

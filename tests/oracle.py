@@ -54,12 +54,16 @@ def _tcp_frame(
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
     pseudo = struct.pack("!4s4sBBH", addr, addr, 0, 6, len(tcp) + len(payload))
     tcp = tcp[:16] + struct.pack("!H", _checksum(pseudo + tcp + payload)) + tcp[18:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ident & 0xFFFF, 0x4000, 64, 6, 0, addr, addr)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp) + len(payload), ident & 0xFFFF, 0x4000, 64, 6, 0, addr, addr
+    )
     ip = ip[:10] + struct.pack("!H", _checksum(ip)) + ip[12:]
     return b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + tcp + payload
 
 
-def _http_post_frames(body: bytes, *, sport: int, content_type: str = "application/vnd.wap.mms-message") -> list[bytes]:
+def _http_post_frames(
+    body: bytes, *, sport: int, content_type: str = "application/vnd.wap.mms-message"
+) -> list[bytes]:
     """A complete TCP conversation carrying one HTTP POST of `body`, in 16 kB segments."""
     request = (
         f"POST /mms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
@@ -89,8 +93,12 @@ def sms_deliver(user_data: bytes, originator: str = "15551234567") -> bytes:
     digits = originator + ("F" if len(originator) % 2 else "")
     semi = bytes(int(digits[i + 1] + digits[i], 16) for i in range(0, len(digits), 2))
     return (
-        bytes((0x40, len(originator), 0x91)) + semi + b"\x00\x04" + bytes.fromhex("62117221000000")
-        + bytes((len(user_data),)) + user_data
+        bytes((0x40, len(originator), 0x91))
+        + semi
+        + b"\x00\x04"
+        + bytes.fromhex("62117221000000")
+        + bytes((len(user_data),))
+        + user_data
     )
 
 
@@ -120,7 +128,11 @@ def _run(pcap: bytes, extra: Sequence[str] = ()) -> list[tuple[ET.Element, str]]
         f.write(pcap)
         f.flush()
         pdml = subprocess.run(
-            [tshark(), "-r", f.name, "-T", "pdml", *extra], capture_output=True, env=env, check=True, timeout=300
+            [tshark(), "-r", f.name, "-T", "pdml", *extra],
+            capture_output=True,
+            env=env,
+            check=True,
+            timeout=300,
         ).stdout
     # tshark copies control characters of decoded text into PDML, which XML forbids
     pdml = re.sub(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#x?0*(?:[0-8bcef]|1[0-9a-f]);", b"?", pdml)
@@ -136,7 +148,9 @@ def _collect(packet: ET.Element, out: Dissection) -> None:
             if name == "_ws.malformed":
                 out.problems.append(el.get("showname") or "malformed")
         if name == "_ws.expert":
-            severity = next((int(f.get("show", "0"), 0) for f in el if f.get("name") == "_ws.expert.severity"), 0)
+            severity = next(
+                (int(f.get("show", "0"), 0) for f in el if f.get("name") == "_ws.expert.severity"), 0
+            )
             message = next((f.get("show", "") for f in el if f.get("name") == "_ws.expert.message"), "")
             if severity >= _SEVERITY_WARN:
                 out.problems.append(message)
@@ -177,5 +191,3 @@ def dissect_push_segments(user_data: Sequence[bytes]) -> Dissection:
     for packet, _ in _run(pcap, ["-o", uat]):
         _collect(packet, out)
     return out
-
-

@@ -1,7 +1,7 @@
 """MMS PDUs of OMA-MMS-ENC 1.3 (MMS encapsulation), encoded and decoded.
 
-Owns the wire codes (section 7.3 "Field Name Assignments", 7.2 value tables), one frozen dataclass per PDU type
-(m-send-req ... m-read-orig-ind) with the headers that type may carry, and `encode_pdu` / `decode_pdu`.
+Owns the wire codes (section 7.3 "Field Name Assignments", 7.2 value tables), one frozen dataclass per PDU
+type (m-send-req ... m-read-orig-ind) with the headers that type may carry, and `encode_pdu` / `decode_pdu`.
 
 Rules this module keeps, each because a real receiver depends on it:
 - X-Mms-Message-Type, X-Mms-Transaction-Id and X-Mms-MMS-Version come first, in that order; Content-Type is
@@ -9,7 +9,8 @@ Rules this module keeps, each because a real receiver depends on it:
 - Message-Size, Date and Expiry are always Long-integers (Android rejects a Short-integer Message-Size).
 - An m-notification-ind cannot be built without MMS-Version, Content-Location, Expiry, Message-Class,
   Message-Size and Transaction-Id, nor with an empty one: Android drops such a notification.
-- Headers this codec does not model, and application headers, decode to `RawHeader` and encode back as they came.
+- Headers this codec does not model, and application headers, decode to `RawHeader` and encode back as
+  they came.
 """
 
 from __future__ import annotations
@@ -500,7 +501,9 @@ class _Pdu:
             if value is None or value == "" or value == ():
                 field = dict(self.HEADERS).get(attr)
                 name = field.display_name if field else attr
-                raise EncodeError(f"{self.MESSAGE_TYPE.name.lower()}: {name} is mandatory and cannot be empty")
+                raise EncodeError(
+                    f"{self.MESSAGE_TYPE.name.lower()}: {name} is mandatory and cannot be empty"
+                )
 
 
 _COMMON = (("transaction_id", _F.TRANSACTION_ID), ("mms_version", _F.MMS_VERSION))
@@ -847,11 +850,13 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> Pdu:
                 field = HeaderField(o & 0x7F)
             except ValueError:
                 extras.append(
-                    RawHeader(name=f"X-Mms-0x{o & 0x7F:02X}", code=o & 0x7F, value=bytes(r.skip_value("header")))
+                    RawHeader(
+                        name=f"X-Mms-0x{o & 0x7F:02X}", code=o & 0x7F, value=bytes(r.skip_value("header"))
+                    )
                 )
                 continue
             what = field.display_name
-            if field in _UNIQUE and field in seen or field is HeaderField.MESSAGE_TYPE:
+            if (field in _UNIQUE and field in seen) or field is HeaderField.MESSAGE_TYPE:
                 raise DecodeError(hstart, f"{what} only once, at the start")
             seen.add(field)
             if field is HeaderField.CONTENT_TYPE:
@@ -889,10 +894,14 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> Pdu:
         kwargs["content_type"] = content_type
         kwargs["parts"] = decode_multipart(r)
         if not r.at_end():
-            raise DecodeError(r.pos, f"the end of the PDU after the multipart body, {r.remaining} octets remain")
+            raise DecodeError(
+                r.pos, f"the end of the PDU after the multipart body, {r.remaining} octets remain"
+            )
     missing = [a for a in cls.REQUIRED if a not in kwargs]
     if missing:
-        names = ", ".join(sorted(dict(cls.HEADERS).get(a, HeaderField.CONTENT_TYPE).display_name for a in missing))
+        names = ", ".join(
+            sorted(dict(cls.HEADERS).get(a, HeaderField.CONTENT_TYPE).display_name for a in missing)
+        )
         raise DecodeError(r.pos, f"{cls.MESSAGE_TYPE.name.lower()}: mandatory {names}")
     unknown = set(kwargs) - _INIT_NAMES[cls]
     if unknown:  # pragma: no cover - the tables above keep this empty

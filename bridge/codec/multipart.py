@@ -112,7 +112,11 @@ def decode_multipart(r: Reader) -> tuple[BodyPart, ...]:
         data = r.take(data_len, f"{what}: data")
         parts.append(
             BodyPart(
-                content_type=ct, data=data, content_id=content_id, content_location=location, headers=tuple(raw)
+                content_type=ct,
+                data=data,
+                content_id=content_id,
+                content_location=location,
+                headers=tuple(raw),
             )
         )
     return tuple(parts)

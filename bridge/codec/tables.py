@@ -1,7 +1,7 @@
 """Wire code tables of WSP (WAP-230-WSP, Appendix A) and the IANA character sets used in them.
 
-Each table is an `IntEnum` named after the spec table it copies, so that no magic octet appears elsewhere in the
-codec. Values are the *assigned numbers*; on the wire a short-integer sets the high bit (0x3E -> 0xBE).
+Each table is an `IntEnum` named after the spec table it copies, so that no magic octet appears elsewhere in
+the codec. Values are the *assigned numbers*; on the wire a short-integer sets the high bit (0x3E -> 0xBE).
 """
 
 from __future__ import annotations

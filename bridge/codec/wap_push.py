@@ -77,9 +77,8 @@ def encode_wsp_push(
     """A connectionless WSP Push PDU carrying `body` (by default an MMS PDU for the MMS user agent)."""
     if not 0 <= transaction_id <= 0xFF:
         raise EncodeError(f"WSP transaction id must be one octet, got {transaction_id}")
-    headers = (
-        encode_content_type(content_type)
-        + bytes((0x80 | WspHeaderField.X_WAP_APPLICATION_ID, 0x80 | application_id))
+    headers = encode_content_type(content_type) + bytes(
+        (0x80 | WspHeaderField.X_WAP_APPLICATION_ID, 0x80 | application_id)
     )
     return bytes((transaction_id, WspPduType.PUSH)) + encode_uintvar(len(headers)) + headers + body
 

@@ -440,11 +440,19 @@ def read_content_type(r: Reader, what: str = "Content-Type") -> ContentType:
     params: list[tuple[str, str]] = []
     while not inner.at_end():
         name, value = _read_parameter(inner, what)
-        if name == "charset" and value.isdigit() and charset is None:
-            charset = int(value)
+        mib = _charset_mib(value) if name == "charset" and charset is None else None
+        if mib is not None:
+            charset = mib
         else:
             params.append((name, value))
     return ContentType(media_type=media, charset=charset, params=tuple(params))
+
+
+def _charset_mib(value: str) -> int | None:
+    """A charset parameter's MIBenum, whether it came as a number or (untyped) as a name."""
+    if value.isdigit():
+        return int(value)
+    return CHARSET_NAMES.get(value.lower())
 
 
 def _read_parameter(r: Reader, what: str) -> tuple[str, str]:
@@ -504,7 +512,9 @@ def _read_constrained_media(r: Reader, what: str) -> str:
 def encode_content_type(ct: ContentType) -> bytes:
     """The general form when there are parameters, else the short form (a well-known code or the text)."""
     code = MEDIA_CODES.get(ct.media_type.lower())
-    media = encode_integer_value(code) if code is not None else encode_text_string(ct.media_type, "media type")
+    media = (
+        encode_integer_value(code) if code is not None else encode_text_string(ct.media_type, "media type")
+    )
     if ct.charset is None and not ct.params:
         return media
     parts = [media]

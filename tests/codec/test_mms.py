@@ -3,6 +3,7 @@ trips every PDU type; mandatory headers and malformed input are checked."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -41,10 +42,11 @@ DATE_HEX = int(DATE.timestamp()).to_bytes(4, "big").hex()
 PHONE = "+15551234567/TYPE=PLMN"
 PHONE_HEX = PHONE.encode().hex() + "00"
 RELATED = ContentType(
-    media_type="application/vnd.wap.multipart.related", params=(("start", "<s>"), ("type", "application/smil"))
+    media_type="application/vnd.wap.multipart.related",
+    params=(("start", "<s>"), ("type", "application/smil")),
 )
 # Value-length 0x18: 0xB3 related, 0x8A Start "<s>", 0x89 Type "application/smil"
-RELATED_HEX = "18" + "b3" + "8a3c733e00" + "89" + "application/smil".encode().hex() + "00"
+RELATED_HEX = "18" + "b3" + "8a3c733e00" + "89" + b"application/smil".hex() + "00"
 
 # Each hex string is written field by field from OMA-MMS-ENC 1.3 section 7 (codes in the comments).
 PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
@@ -53,17 +55,17 @@ PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
         NotifyRespInd(
             transaction_id="T1", status=Status.RETRIEVED, report_allowed=YesNo.NO, mms_version=MmsVersion.V1_2
         ),
-        "8c83" "98" "543100" "8d92" "9581" "9181",
+        "8c83985431008d9295819181",
     ),
     (
         "m-acknowledge-ind",
         AcknowledgeInd(transaction_id="T1", report_allowed=YesNo.YES, mms_version=MmsVersion.V1_0),
-        "8c85" "98543100" "8d90" "9180",
+        "8c85985431008d909180",
     ),
     (
         "m-send-conf",
         SendConf(transaction_id="T1", response_status=ResponseStatus.OK, message_id="M1"),
-        "8c81" "98543100" "8d93" "9280" "8b4d3100",
+        "8c81985431008d9392808b4d3100",
     ),
     (
         "m-send-conf transient failure with text",
@@ -72,7 +74,7 @@ PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
             response_status=ResponseStatus.ERROR_TRANSIENT_NETWORK_PROBLEM,
             response_text="busy",
         ),
-        "8c81" "98543100" "8d93" "92c3" "93" + "busy".encode().hex() + "00",
+        "8c81985431008d9392c393" + b"busy".hex() + "00",
     ),
     (
         "m-notification-ind, relative expiry, Message-Size as a Long-integer",
@@ -85,7 +87,7 @@ PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
             mms_version=MmsVersion.V1_2,
         ),
         # 8A Class Personal; 8E Long-integer 2 octets 0x03E8; 88 len 4, relative (0x81), Long-integer 0x0E10
-        "8c82" "98543100" "8d92" "8a80" "8e0203e8" "880481020e10" "83" + "http://a/b".encode().hex() + "00",
+        "8c82985431008d928a808e0203e8880481020e1083" + b"http://a/b".hex() + "00",
     ),
     (
         "m-notification-ind, From, UTF-8 Subject, absolute expiry, Content-Class",
@@ -100,19 +102,30 @@ PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
             content_class=ContentClass.IMAGE_RICH,
         ),
         # 89 From: value-length, address-present 0x80, text; 96 Subject: len 5, UTF-8 0xEA, quote 7F, é, NUL
-        "8c82" "98543100" "8d93" "89" + f"{len(PHONE) + 2:02x}" + "80" + PHONE_HEX
-        + "96" "05ea7fc3a900" "8a82" "8e0105" "88" "0680" "04" + DATE_HEX + "837500" "ba82",
+        "8c82"
+        "98543100"
+        "8d93"
+        "89" + f"{len(PHONE) + 2:02x}" + "80" + PHONE_HEX + "96"
+        "05ea7fc3a900"
+        "8a82"
+        "8e0105"
+        "88"
+        "0680"
+        "04" + DATE_HEX + "837500"
+        "ba82",
     ),
     (
         "m-delivery-ind",
         DeliveryInd(message_id="M1", to=(PHONE,), date=DATE, status=Status.RETRIEVED),
-        "8c86" "8d93" "8b4d3100" "97" + PHONE_HEX + "8504" + DATE_HEX + "9581",
+        "8c868d938b4d310097" + PHONE_HEX + "8504" + DATE_HEX + "9581",
     ),
     (
         "m-read-orig-ind",
         ReadOrigInd(message_id="M1", to=(PHONE,), sender="a@b.c", date=DATE, read_status=ReadStatus.READ),
-        "8c88" "8d93" "8b4d3100" "97" + PHONE_HEX + "89078061406 22e6300".replace(" ", "")
-        + "8504" + DATE_HEX + "9b80",
+        "8c88"
+        "8d93"
+        "8b4d3100"
+        "97" + PHONE_HEX + "89078061406 22e6300".replace(" ", "") + "8504" + DATE_HEX + "9b80",
     ),
     (
         "m-send-req with insert-address From and one text part",
@@ -132,8 +145,17 @@ PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
         ),
         # 89 01 81 = From, insert-address; 84 Content-Type last, then 1 entry: HeadersLen 0x11, DataLen 2,
         # Content-Type text/plain charset UTF-8, C0 Content-ID quoted "<t>", 8E Content-Location "t.txt", data
-        "8c80" "98543100" "8d93" "890181" "97" + "+1/TYPE=PLMN".encode().hex() + "00"
-        + "84" + RELATED_HEX + "01" "11" "02" "038381ea" "c0223c743e00" "8e742e74787400" "6869",
+        "8c80"
+        "98543100"
+        "8d93"
+        "890181"
+        "97" + b"+1/TYPE=PLMN".hex() + "00" + "84" + RELATED_HEX + "01"
+        "11"
+        "02"
+        "038381ea"
+        "c0223c743e00"
+        "8e742e74787400"
+        "6869",
     ),
     (
         "m-retrieve-conf with Date and an empty mixed body",
@@ -143,8 +165,7 @@ PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
             message_id="M1",
             sender=PHONE,
         ),
-        "8c84" "8d93" "8b4d3100" "8504" + DATE_HEX + "89" + f"{len(PHONE) + 2:02x}" + "80" + PHONE_HEX
-        + "84a3" "00",
+        "8c848d938b4d31008504" + DATE_HEX + "89" + f"{len(PHONE) + 2:02x}" + "80" + PHONE_HEX + "84a300",
     ),
 ]
 
@@ -205,7 +226,7 @@ def test_notification_with_an_empty_mandatory_header_cannot_be_built(empty: str)
 
 
 def test_notification_missing_expiry_on_the_wire_is_a_decode_error() -> None:
-    data = bytes.fromhex("8c82" "98543100" "8d92" "8a80" "8e0203e8" "83" + b"http://a/b".hex() + "00")
+    data = bytes.fromhex("8c82985431008d928a808e0203e883" + b"http://a/b".hex() + "00")
     with pytest.raises(DecodeError, match="X-Mms-Expiry"):
         decode_pdu(data)
 
@@ -229,7 +250,7 @@ def test_unknown_and_application_headers_survive_a_round_trip() -> None:
 
 def test_a_header_this_type_does_not_carry_is_kept_raw() -> None:
     # X-Mms-Priority (0x8F) is not an m-acknowledge-ind header: it is kept, not lost or misread
-    data = bytes.fromhex("8c85" "98543100" "8d93" "8f82")
+    data = bytes.fromhex("8c85985431008d938f82")
     pdu = decode_pdu(data)
     assert pdu.extra_headers == (RawHeader(name="X-Mms-Priority", code=0x0F, value=b"\x82"),)
     assert encode_pdu(pdu) == data
@@ -243,14 +264,14 @@ def test_a_header_this_type_does_not_carry_is_kept_raw() -> None:
         ("8c99", 1, "supported X-Mms-Message-Type"),
         ("8c8598", 3, "the data ends here"),
         ("8c859854008d05", 6, "short-integer"),
-        ("8c859854008d93" "8c85", 7, "only once"),
-        ("8c859854008d93" "05", 7, "header field"),
-        ("8c82985400" "8d93" "8a84", 8, "class identifier"),
-        ("8c84" "8d93" "850400000001" "84a3" "05", 12, "5 entries"),
-        ("8c84" "8d93" "850400000001" "84a3" "01" "0105" "9e", 16, "data: 5 octets"),
-        ("8c84" "8d93" "850400000001" "849e", 12, "WAP multipart body"),
-        ("8c84" "8d93" "850400000001" "84a3" "00" "ff", 13, "end of the PDU"),
-        ("8c80" "98543100" "8d93" "890181" "84a3" "00", 16, None),
+        ("8c859854008d938c85", 7, "only once"),
+        ("8c859854008d9305", 7, "header field"),
+        ("8c829854008d938a84", 8, "class identifier"),
+        ("8c848d9385040000000184a305", 12, "5 entries"),
+        ("8c848d9385040000000184a30101059e", 16, "data: 5 octets"),
+        ("8c848d93850400000001849e", 12, "WAP multipart body"),
+        ("8c848d9385040000000184a300ff", 13, "end of the PDU"),
+        ("8c80985431008d9389018184a300", 16, None),
     ],
 )
 def test_malformed_pdus_name_the_offset(hexstr: str, offset: int, expected: str | None) -> None:
@@ -274,10 +295,8 @@ def test_parts_are_zero_copy_views_of_the_input() -> None:
 @settings(max_examples=3000, deadline=None)
 @given(st.binary(max_size=200))
 def test_fuzz_random_bytes(data: bytes) -> None:
-    try:
+    with contextlib.suppress(DecodeError):
         decode_pdu(b"\x8c" + data)
-    except DecodeError:
-        pass
 
 
 @settings(max_examples=3000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -293,10 +312,8 @@ def test_fuzz_mutated_pdus(hexstr: str, data: st.DataObject) -> None:
             pdu.insert(at, data.draw(st.integers(0, 255)))
         elif pdu:
             del pdu[at:]
-    try:
+    with contextlib.suppress(DecodeError):
         decode_pdu(bytes(pdu))
-    except DecodeError:
-        pass
 
 
 def test_every_truncation_of_a_send_req_is_a_value_or_a_decode_error() -> None:

@@ -56,7 +56,7 @@ def test_every_encoded_pdu_type_passes_wiresharks_dissector() -> None:
             continue
         if "mmse" not in seen.protocols:
             failures.append(f"{data.hex()}: tshark found no MMSE PDU")
-        elif seen.problems or (bad := mismatches(pdu, seen.fields)):  # noqa: F841
+        elif seen.problems or (bad := mismatches(pdu, seen.fields)):
             failures.append(f"{pdu!r}\n  {data.hex()}\n  problems={seen.problems} mismatches={bad}")
     assert not failures, "\n".join(failures[:5])
     assert quirks < len(pdus) // 10

@@ -173,7 +173,7 @@ def test_encoder_refuses_nul_and_out_of_range() -> None:
     with pytest.raises(EncodeError):
         wsp.encode_uintvar(2**32)
     with pytest.raises(EncodeError):
-        wsp.encode_date(datetime(2026, 1, 1))  # noqa: DTZ001 - the point: naive dates are refused
+        wsp.encode_date(datetime(2026, 1, 1))
 
 
 def test_unassigned_well_known_media_type_is_a_decode_error() -> None:

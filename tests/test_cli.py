@@ -1,0 +1,130 @@
+"""`bridge decode` and `bridge check-config`, run as a user runs them: the installed console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bridge.codec.mms import MessageClass, NotificationInd, encode_pdu
+from bridge.codec.wap_push import encode_wsp_push, segment_push
+
+ROOT = Path(__file__).resolve().parents[1]
+VECTORS = ROOT.parent / "shared" / "mms-vectors"
+BRIDGE = Path(sys.executable).with_name("bridge")
+
+NOTIFICATION = NotificationInd(
+    transaction_id="T-42",
+    sender="+15551234567/TYPE=PLMN",
+    subject="Front door camera",
+    message_class=MessageClass.PERSONAL,
+    message_size=48_213,
+    expiry=timedelta(days=2),
+    content_location="http://127.0.0.1:8080/m/AbCdEfGhIjKlMnOp",
+)
+
+
+def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    assert BRIDGE.exists(), f"the console script is not installed at {BRIDGE}"
+    return subprocess.run([str(BRIDGE), *map(str, args)], capture_output=True, text=True, timeout=60)
+
+
+def test_help_lists_the_commands() -> None:
+    out = run("--help")
+    assert out.returncode == 0
+    assert "decode" in out.stdout and "check-config" in out.stdout
+
+
+def test_decode_binary_pdu(tmp_path: Path) -> None:
+    path = tmp_path / "n.mms"
+    path.write_bytes(encode_pdu(NOTIFICATION))
+    out = run("decode", path)
+    assert out.returncode == 0, out.stderr
+    assert "notification-ind" in out.stdout
+    assert "X-Mms-Content-Location  http://127.0.0.1:8080/m/AbCdEfGhIjKlMnOp" in out.stdout
+    assert "X-Mms-Expiry            +172800s (relative)" in out.stdout
+
+
+def test_decode_hex_dump_as_json(tmp_path: Path) -> None:
+    path = tmp_path / "n.hex"
+    data = encode_pdu(NOTIFICATION).hex()
+    path.write_text(" ".join(data[i : i + 2] for i in range(0, len(data), 2)) + "\n")
+    out = run("decode", "--json", path)
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    headers = {h["name"]: h["value"] for h in info["pdu"]["headers"]}
+    assert info["pdu"]["type"] == "notification-ind"
+    assert headers["X-Mms-Message-Size"] == 48_213
+    assert headers["Subject"] == "Front door camera"
+    assert headers["X-Mms-MMS-Version"] == "1.3"
+
+
+def test_decode_push_segments_given_in_any_order(tmp_path: Path) -> None:
+    uds = segment_push(encode_wsp_push(encode_pdu(NOTIFICATION)), reference=3)
+    files = []
+    for i, ud in enumerate(uds, 1):
+        f = tmp_path / f"sms-{i}.ud"
+        f.write_bytes(ud)
+        files.append(f)
+    out = run("decode", "--json", *reversed(files))
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    assert info["sms_segments"] == len(uds)
+    assert info["push"]["application_id"] == "MMS_UA (0x04)"
+    assert info["pdu"]["type"] == "notification-ind"
+
+
+def test_decode_operator_tpdus() -> None:
+    out = run("decode", VECTORS / "wap-push" / "o2-notification-a.tpdu-smsc.hex")
+    assert out.returncode == 0, out.stderr
+    assert "WAP Push in 2 SMS" in out.stdout
+    assert "http://promms/servlets/NOK5CiKcoTMYSG4MBSwAAsKv14FUHAAAAAAAA" in out.stdout
+
+
+def test_decode_a_real_send_req_shows_parts_and_slides() -> None:
+    out = run("decode", VECTORS / "python-messaging" / "iPhone.mms")
+    assert out.returncode == 0, out.stderr
+    assert "part 2: image/jpeg" in out.stdout
+    assert "slide 1: 10000 ms image=IMG_6807.jpg" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (bytes.fromhex("8c82985400"), "offset 5"),
+        (bytes.fromhex("8c8298"), "offset 3"),
+        (b"hello world, not a PDU", "neither an MMS PDU"),
+        (b"8c8", "even number of hex digits"),
+    ],
+)
+def test_malformed_input_exits_non_zero_naming_file_and_offset(
+    tmp_path: Path, content: bytes, expected: str
+) -> None:
+    path = tmp_path / "bad.bin"
+    path.write_bytes(content)
+    out = run("decode", path)
+    assert out.returncode == 1
+    assert str(path) in out.stderr and expected in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_missing_segment_is_named(tmp_path: Path) -> None:
+    uds = segment_push(encode_wsp_push(encode_pdu(NOTIFICATION) + b"x" * 200), reference=3)
+    path = tmp_path / "first.ud"
+    path.write_bytes(uds[0])
+    out = run("decode", path)
+    assert out.returncode == 1 and "missing [2" in out.stderr
+
+
+def test_check_config_accepts_the_shipped_default_and_names_a_bad_key(tmp_path: Path) -> None:
+    ok = run("check-config", "--config", ROOT / "config.toml")
+    assert ok.returncode == 0, ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[decode]\nmax_input_bytes = "big"\n')
+    out = run("check-config", "--config", bad)
+    assert out.returncode == 1
+    assert f"{bad}: decode.max_input_bytes: expected int, got str" in out.stderr

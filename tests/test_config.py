@@ -1,0 +1,54 @@
+"""config.toml is the annotated default: it loads, it holds every key, and bad files are named precisely."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+from bridge.config import Config, load_config
+from bridge.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_config_is_the_embedded_default() -> None:
+    assert load_config(ROOT / "config.toml") == Config() == load_config(None)
+
+
+def test_shipped_config_lists_every_key_with_a_comment() -> None:
+    data = tomllib.loads((ROOT / "config.toml").read_text())
+    text = (ROOT / "config.toml").read_text().splitlines()
+    for section in fields(Config):
+        assert section.name in data, f"[{section.name}] missing from config.toml"
+        for key in fields(getattr(Config(), section.name)):
+            assert key.name in data[section.name], f"{section.name}.{key.name} missing from config.toml"
+            line = next(i for i, ln in enumerate(text) if ln.startswith(f"{key.name} ="))
+            assert text[line - 1].startswith("#"), f"{section.name}.{key.name} has no comment above it"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[smtp]\nport = 25\n", "smtp: unknown section"),
+        ("[log]\nlevel = 'loud'\n", "log.level: one of debug, info, warning, error, got 'loud'"),
+        ("[log]\ncolour = true\n", "log.colour: unknown key"),
+        ("[decode]\nmax_input_bytes = 0\n", "decode.max_input_bytes: a positive number of bytes"),
+        ("[decode]\nmax_input_bytes = true\n", "decode.max_input_bytes: expected int, got bool"),
+        ("[log\n", "not valid TOML"),
+    ],
+)
+def test_bad_files_name_the_file_and_the_key(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value).startswith(f"{path}: ")
+    assert message in str(info.value)
+
+
+def test_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path / "nope.toml")
