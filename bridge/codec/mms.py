@@ -121,21 +121,26 @@ class HeaderField(IntEnum):
 
     @property
     def display_name(self) -> str:
-        plain = {
-            HeaderField.BCC: "Bcc",
-            HeaderField.CC: "Cc",
-            HeaderField.CONTENT_TYPE: "Content-Type",
-            HeaderField.DATE: "Date",
-            HeaderField.FROM: "From",
-            HeaderField.MESSAGE_ID: "Message-ID",
-            HeaderField.SUBJECT: "Subject",
-            HeaderField.TO: "To",
-        }
-        if self in plain:
-            return plain[self]
-        if self is HeaderField.MMS_VERSION:
-            return "X-Mms-MMS-Version"
-        return "X-Mms-" + "-".join(word.title() for word in self.name.split("_"))
+        return _DISPLAY_NAMES[self]
+
+
+_PLAIN_NAMES = {
+    HeaderField.BCC: "Bcc",
+    HeaderField.CC: "Cc",
+    HeaderField.CONTENT_TYPE: "Content-Type",
+    HeaderField.DATE: "Date",
+    HeaderField.FROM: "From",
+    HeaderField.MESSAGE_ID: "Message-ID",
+    HeaderField.SUBJECT: "Subject",
+    HeaderField.TO: "To",
+    HeaderField.MMS_VERSION: "X-Mms-MMS-Version",
+}
+_DISPLAY_NAMES: dict[HeaderField, str] = {
+    f: _PLAIN_NAMES.get(f) or "X-Mms-" + "-".join(word.title() for word in f.name.split("_"))
+    for f in HeaderField
+}
+#: wire code -> field, faster than calling the enum on every header
+_FIELDS_BY_CODE: dict[int, HeaderField] = {f.value: f for f in HeaderField}
 
 
 class MmsVersion(IntEnum):
