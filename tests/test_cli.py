@@ -12,9 +12,8 @@ import pytest
 
 from bridge.codec.mms import MessageClass, NotificationInd, encode_pdu
 from bridge.codec.wap_push import encode_wsp_push, segment_push
+from tests.paths import ROOT, VECTORS
 
-ROOT = Path(__file__).resolve().parents[1]
-VECTORS = ROOT.parent / "shared" / "mms-vectors"
 BRIDGE = Path(sys.executable).with_name("bridge")
 
 NOTIFICATION = NotificationInd(

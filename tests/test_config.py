@@ -10,8 +10,7 @@ import pytest
 
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.paths import ROOT
 
 
 def test_shipped_config_is_the_embedded_default() -> None:

@@ -5,7 +5,6 @@ encoded. The real PDUs of ../shared/mms-vectors are decoded by both and must agr
 from __future__ import annotations
 
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,8 +17,8 @@ from tests.codec.expected import mismatches
 from tests.codec.strategies import PDUS
 from tests.codec.test_mms import PDU_CASES
 from tests.oracle import dissect_pdus, dissect_push_segments
+from tests.paths import VECTORS
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "mms-vectors"
 PDU_VECTORS = sorted(
     p for d in ("python-messaging", "mmsd") for p in (VECTORS / d).iterdir() if p.suffix.lower() == ".mms"
 )
@@ -111,3 +110,32 @@ def test_real_handset_and_mmsc_pdus_decode_as_wireshark_reads_them() -> None:
         if bad:
             failures[path.name] = bad
     assert not failures
+
+
+#: Vectors whose decode-then-encode gives back the same octets. The others differ only in form (see the
+#: closing note of issue 2): headers in another order than OMA-MMS-ENC's table, an explicit charset on ASCII
+#: text, other WSP parameter codes (0x97 Name instead of 0x85), untyped `charset=` parameters, 1.4-style
+#: encodings. Their decoded values survive a round trip unchanged.
+BYTE_EXACT = {
+    "mms_m_notify_ind_1.mms",
+    "mms_m_notify_ind_2.mms",
+    "mms_m_notifyresp_ind_1.mms",
+    "mms_m_send_conf_1.mms",
+    "mms_m_send_conf_2.mms",
+    "ni-mms-1-3-con-272.mms",
+    "sr-mms-mixed.mms",
+    "BTMMS.MMS",
+    "NOWMMS.MMS",
+    "SIMPLE.MMS",
+    "TOMSLOT.MMS",
+    "m.mms",
+}
+
+
+@pytest.mark.parametrize("path", PDU_VECTORS, ids=[p.name for p in PDU_VECTORS])
+def test_real_vectors_survive_a_round_trip(path: Path) -> None:
+    data = path.read_bytes()
+    pdu = decode_pdu(data)
+    again = encode_pdu(pdu)
+    assert decode_pdu(again) == pdu
+    assert (again == data) == (path.name in BYTE_EXACT)

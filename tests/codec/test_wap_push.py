@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -22,8 +21,9 @@ from bridge.codec.wap_push import (
 )
 from bridge.errors import DecodeError, EncodeError
 from tests.oracle import dissect_push_segments
+from tests.paths import VECTORS
 
-WAP_PUSH_VECTORS = Path(__file__).resolve().parents[3] / "shared" / "mms-vectors" / "wap-push"
+WAP_PUSH_VECTORS = VECTORS / "wap-push"
 
 # (WSP push body, transaction id) -> the push PDU, from WAP-230-WSP 8.2.4.1: TID, 0x06 Push, HeadersLen 3,
 # 0xBE application/vnd.wap.mms-message, 0xAF X-Wap-Application-Id, 0x84 x-wap-application:mms.ua
