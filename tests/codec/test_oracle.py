@@ -5,6 +5,7 @@ encoded. The real PDUs of ../shared/mms-vectors are decoded by both and must agr
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
