@@ -93,6 +93,22 @@ def enum(e: Any) -> st.SearchStrategy[Any]:
 
 
 addresses = st.lists(address, max_size=3).map(tuple)
+some_addresses = st.lists(address, min_size=1, max_size=2).map(tuple)
+
+
+def _read_report(
+    cls: type[mms.ReadRecInd | mms.ReadOrigInd], date: st.SearchStrategy[Any]
+) -> st.SearchStrategy[mms.Pdu]:
+    return st.builds(
+        cls,
+        message_id=ascii_text,
+        to=some_addresses,
+        sender=sender,
+        read_status=st.sampled_from(mms.ReadStatus),
+        mms_version=version,
+        date=date,
+    )
+
 
 PDUS: dict[str, st.SearchStrategy[mms.Pdu]] = {
     "m-send-req": st.builds(
@@ -176,28 +192,12 @@ PDUS: dict[str, st.SearchStrategy[mms.Pdu]] = {
     "m-delivery-ind": st.builds(
         mms.DeliveryInd,
         message_id=ascii_text,
-        to=st.lists(address, min_size=1, max_size=2).map(tuple),
+        to=some_addresses,
         date=dates,
         status=st.sampled_from(mms.Status),
         mms_version=version,
         status_text=opt(any_text),
     ),
-    "m-read-rec-ind": st.builds(
-        mms.ReadRecInd,
-        message_id=ascii_text,
-        to=st.lists(address, min_size=1, max_size=2).map(tuple),
-        sender=sender,
-        read_status=st.sampled_from(mms.ReadStatus),
-        mms_version=version,
-        date=opt(dates),
-    ),
-    "m-read-orig-ind": st.builds(
-        mms.ReadOrigInd,
-        message_id=ascii_text,
-        to=st.lists(address, min_size=1, max_size=2).map(tuple),
-        sender=sender,
-        read_status=st.sampled_from(mms.ReadStatus),
-        mms_version=version,
-        date=dates,
-    ),
+    "m-read-rec-ind": _read_report(mms.ReadRecInd, opt(dates)),
+    "m-read-orig-ind": _read_report(mms.ReadOrigInd, dates),
 }
