@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
@@ -35,6 +35,7 @@ _MMSE_FIELDS = {
 
 
 def _tshark_date(d: datetime) -> str:
+    d = d.astimezone(UTC)
     return f"{d:%b} {d.day:2d}, {d:%Y %H:%M:%S}.000000000 UTC"
 
 

@@ -1,0 +1,97 @@
+"""Content budgets: what a route's handsets accept, by OMA-MMS-CONF content class or by explicit limits.
+
+The class rows follow the table the design card gives (OMA-MMS-CONF 1.2/1.3 "content classes"): the message
+size limit, the largest image, and the media types each class admits. The default profile is what works on
+every real network: 300 KB and 640x480, any type handsets render.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bridge.codec.mms import ContentClass
+from bridge.errors import ConfigError
+
+KB = 1024
+
+TEXT_TYPES = frozenset({"text/plain"})
+IMAGE_BASIC_TYPES = frozenset({"image/jpeg", "image/gif", "image/vnd.wap.wbmp"})
+IMAGE_RICH_TYPES = IMAGE_BASIC_TYPES | {"image/png"}
+AUDIO_BASIC_TYPES = frozenset({"audio/amr", "audio/midi", "audio/sp-midi"})
+AUDIO_RICH_TYPES = AUDIO_BASIC_TYPES | {"audio/amr-wb", "audio/mpeg", "audio/mp4", "audio/aac", "audio/wav"}
+VIDEO_BASIC_TYPES = frozenset({"video/3gpp"})
+VIDEO_RICH_TYPES = VIDEO_BASIC_TYPES | {"video/mp4", "video/3gpp2"}
+ALL_TYPES = TEXT_TYPES | IMAGE_RICH_TYPES | AUDIO_RICH_TYPES | VIDEO_RICH_TYPES
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Profile:
+    """The budget of one route: the encoded PDU never exceeds `max_message_bytes`."""
+
+    name: str
+    max_message_bytes: int = 300 * KB
+    max_image_width: int = 640
+    max_image_height: int = 480
+    allowed_types: frozenset[str] = field(default=ALL_TYPES)
+    content_class: ContentClass | None = None
+    #: an image with more pixels than this is refused before it is decoded (a decompression bomb)
+    max_image_pixels: int = 100_000_000
+
+    def __post_init__(self) -> None:
+        if self.max_message_bytes < 2 * KB:
+            raise ConfigError(f"profile {self.name}: max_message_bytes must be at least 2048")
+        if min(self.max_image_width, self.max_image_height) < 16:
+            raise ConfigError(f"profile {self.name}: image limits must be at least 16x16 pixels")
+
+    def allows(self, media_type: str) -> bool:
+        return media_type in self.allowed_types
+
+
+def _class(name: str, cc: ContentClass, size: int, w: int, h: int, types: frozenset[str]) -> Profile:
+    return Profile(
+        name=name,
+        max_message_bytes=size,
+        max_image_width=w,
+        max_image_height=h,
+        allowed_types=types,
+        content_class=cc,
+    )
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        _class("text", ContentClass.TEXT, 30 * KB, 160, 120, TEXT_TYPES),
+        _class("image-basic", ContentClass.IMAGE_BASIC, 30 * KB, 160, 120, TEXT_TYPES | IMAGE_BASIC_TYPES),
+        _class("image-rich", ContentClass.IMAGE_RICH, 100 * KB, 640, 480, TEXT_TYPES | IMAGE_RICH_TYPES),
+        _class(
+            "video-basic",
+            ContentClass.VIDEO_BASIC,
+            100 * KB,
+            640,
+            480,
+            TEXT_TYPES | IMAGE_RICH_TYPES | AUDIO_BASIC_TYPES | VIDEO_BASIC_TYPES,
+        ),
+        _class("video-rich", ContentClass.VIDEO_RICH, 300 * KB, 640, 480, ALL_TYPES),
+        _class("megapixel", ContentClass.MEGAPIXEL, 600 * KB, 1600, 1200, TEXT_TYPES | IMAGE_RICH_TYPES),
+        _class(
+            "content-basic",
+            ContentClass.CONTENT_BASIC,
+            100 * KB,
+            640,
+            480,
+            TEXT_TYPES | IMAGE_RICH_TYPES | AUDIO_BASIC_TYPES | VIDEO_BASIC_TYPES,
+        ),
+        _class("content-rich", ContentClass.CONTENT_RICH, 300 * KB, 1600, 1200, ALL_TYPES),
+    )
+}
+DEFAULT_PROFILE = Profile(name="default")
+
+
+def profile_named(name: str) -> Profile:
+    if name == "default":
+        return DEFAULT_PROFILE
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ConfigError(f"unknown profile {name!r} (known: default, {', '.join(PROFILES)})") from None

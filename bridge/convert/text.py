@@ -1,0 +1,271 @@
+"""Text out of mail: charsets (with the aliases and mislabels real mail carries), RFC 2047 headers, readable
+text from HTML, and the trimming of signatures and quoted replies.
+
+Decoding never raises: undecodable bytes become U+FFFD and the caller gets a warning to record.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from dataclasses import dataclass, field
+from email.header import decode_header
+from html.parser import HTMLParser
+
+#: labels seen in real mail -> the Python codec that reads what senders meant by them
+CHARSET_ALIASES = {
+    "x-mac-cyrillic": "mac-cyrillic",
+    "x-mac-roman": "mac-roman",
+    "macintosh": "mac-roman",
+    "gb2312": "gb18030",  # GB2312-labelled mail is routinely GBK/GB18030
+    "gbk": "gb18030",
+    "x-gbk": "gb18030",
+    "cn-gb": "gb18030",
+    "ks_c_5601-1987": "cp949",
+    "ks_c_5601": "cp949",
+    "euc-kr": "cp949",
+    "big5": "big5hkscs",
+    "iso-2022-jp": "iso2022_jp_ext",
+    "shift_jis": "cp932",
+    "sjis": "cp932",
+    "x-sjis": "cp932",
+    "iso-8859-1": "cp1252",  # the web and mail treat Latin-1 labels as windows-1252
+    "latin1": "cp1252",
+    "us-ascii": "utf-8",  # 8-bit bytes under an ASCII label are almost always UTF-8
+    "ascii": "utf-8",
+    "tis-620": "cp874",
+    "windows-874": "cp874",
+    "unicode-1-1-utf-7": "utf-7",
+    "utf8": "utf-8",
+    "x-unknown": "utf-8",
+    "unknown-8bit": "utf-8",
+    "default": "utf-8",
+    "koi8_r": "koi8-r",
+}
+
+
+def codec_for(charset: str | None) -> str | None:
+    """The Python codec for a MIME charset label, or None when Python knows no such charset."""
+    if not charset:
+        return "utf-8"
+    label = charset.strip().strip('"').lower()
+    label = CHARSET_ALIASES.get(label, label)
+    try:
+        return codecs.lookup(label).name
+    except LookupError:
+        return None
+
+
+def decode_bytes(raw: bytes, charset: str | None, warnings: list[str], what: str) -> str:
+    """`raw` in `charset`; an unknown charset falls back to UTF-8 then windows-1252, with a warning."""
+    name = codec_for(charset)
+    if name is None:
+        warnings.append(f"{what}: unknown charset {charset!r}, read as UTF-8")
+        name = "utf-8"
+    if name != "utf-8" and not raw.isascii() and not name.startswith(("utf-16", "utf-32")):
+        # Valid multi-byte UTF-8 is almost never an accident, while mail mislabelled as GB2312, Big5 or
+        # Latin-1 that is really UTF-8 is common (and GB18030 would "decode" it into nonsense).
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            warnings.append(f"{what}: labelled {charset} but is UTF-8")
+            return text
+    try:
+        return raw.decode(name)
+    except UnicodeDecodeError:
+        pass
+    if name == "utf-8" and charset in (None, "", "us-ascii", "ascii"):
+        # unlabelled or ASCII-labelled 8-bit text that is not UTF-8 is most often windows-1252
+        return raw.decode("cp1252", "replace")
+    text = raw.decode(name, "replace")
+    warnings.append(f"{what}: bytes that are not {charset or 'UTF-8'} replaced by U+FFFD")
+    return text
+
+
+def decode_header_value(value: object, warnings: list[str], what: str, fallback: str | None = None) -> str:
+    """An RFC 2047 header value as text; raw 8-bit octets are read in `fallback` (the body's charset)."""
+    if value is None:
+        return ""
+    out = []
+    try:
+        # a str, or the Header object compat32 makes of a header with raw 8-bit octets
+        chunks = decode_header(value)  # type: ignore[arg-type]
+    except (ValueError, LookupError, AssertionError):
+        chunks = [(str(value), None)]
+    for chunk, label in chunks:
+        charset = None if label in (None, "unknown-8bit") else label
+        if isinstance(chunk, str):
+            # compat32 keeps raw 8-bit header octets as surrogate escapes
+            raw = chunk.encode("utf-8", "surrogateescape")
+            out.append(decode_bytes(raw, charset or fallback, warnings, what))
+        else:
+            out.append(decode_bytes(chunk, charset, warnings, what))
+    text = "".join(out)
+    return " ".join(text.split())
+
+
+# --- HTML -> text -------------------------------------------------------------------------------------------
+
+_BLOCK = frozenset(
+    [
+        "p",
+        "div",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "blockquote",
+        "pre",
+        "table",
+        "tr",
+        "ul",
+        "ol",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "dl",
+        "dt",
+        "dd",
+        "center",
+        "address",
+        "form",
+        "fieldset",
+    ]
+)
+_SKIP = frozenset({"script", "style", "head", "title", "noscript", "template", "svg", "object", "iframe"})
+
+
+@dataclass
+class HtmlText:
+    """An HTML body's text cut at its images: `segments[i]` is the text before image `i`, whose src is
+    `images[i]`."""
+
+    segments: list[str] = field(default_factory=list)
+    images: list[str] = field(default_factory=list)
+
+
+class _Extractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out = HtmlText()
+        self.buf: list[str] = []
+        self.skip = 0
+        self.pre = 0
+        self.link: str | None = None
+        self.link_text: list[str] = []
+
+    def _newline(self, n: int = 1) -> None:
+        self.buf.append("\n" * n)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skip += 1
+            return
+        a = dict(attrs)
+        if tag == "br":
+            self._newline()
+        elif tag in _BLOCK:
+            self._newline(2 if tag in ("p", "div", "table", "blockquote", "ul", "ol") else 1)
+            if tag == "pre":
+                self.pre += 1
+        elif tag == "li":
+            self.buf.append("\n• ")
+        elif tag == "td" or tag == "th":
+            self.buf.append(" ")
+        elif tag == "a":
+            self.link = a.get("href")
+            self.link_text = []
+        elif tag == "img":
+            src = a.get("src") or ""
+            self.out.segments.append("".join(self.buf))
+            self.out.images.append(src)
+            self.buf = []
+            alt = a.get("alt")
+            if alt and not src.lower().startswith("cid:"):
+                self.buf.append(f"[{alt}]")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skip = max(0, self.skip - 1)
+            return
+        if tag in _BLOCK:
+            self._newline(2 if tag in ("p", "div", "table", "blockquote", "ul", "ol") else 1)
+            if tag == "pre":
+                self.pre = max(0, self.pre - 1)
+        elif tag == "a" and self.link is not None:
+            text = "".join(self.link_text).strip()
+            href = self.link
+            if href.startswith(("http://", "https://")) and href.rstrip("/") != text.rstrip("/"):
+                self.buf.append(f" ({href})")
+            self.link = None
+
+    def handle_data(self, data: str) -> None:
+        if self.skip:
+            return
+        if not self.pre:
+            data = re.sub(r"\s+", " ", data)
+        self.buf.append(data)
+        if self.link is not None:
+            self.link_text.append(data)
+
+
+def html_to_text(html: str) -> HtmlText:
+    """Readable text from HTML: paragraphs, line breaks, list bullets and link targets kept; no markup, CSS or
+    scripts. The text is cut at each <img>, so that an image's caption is the text that follows it."""
+    parser = _Extractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except (AssertionError, ValueError):
+        pass  # HTMLParser gives up on some broken markup; what it read so far is kept
+    parser.out.segments.append("".join(parser.buf))
+    parser.out.segments = [tidy(s) for s in parser.out.segments]
+    return parser.out
+
+
+def tidy(text: str) -> str:
+    """Spaces trimmed per line, at most one blank line in a row, no leading or trailing blank lines."""
+    lines = [
+        ln.strip() if not ln.startswith("    ") else ln.rstrip() for ln in text.replace("\r", "").split("\n")
+    ]
+    out: list[str] = []
+    for ln in lines:
+        if not ln and (not out or not out[-1]):
+            continue
+        out.append(ln)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out)
+
+
+# --- trimming -----------------------------------------------------------------------------------------------
+
+_ATTRIBUTION = re.compile(r"^(On .{4,200} wrote:|Am .{4,200} schrieb .{1,100}:|Le .{4,200} a écrit :)$")
+_ORIGINAL = re.compile(
+    r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d.origine)\s*-{2,}$", re.I
+)
+
+
+def trim(text: str, *, signature: bool = True, quotes: bool = True) -> str:
+    """Drop the signature (from the `-- ` line on) and quoted replies (`>` lines, their attribution line, and
+    everything after an "Original Message" separator)."""
+    lines = text.split("\n")
+    out: list[str] = []
+    for ln in lines:
+        if signature and ln in ("-- ", "--"):
+            break
+        if quotes and _ORIGINAL.match(ln.strip()):
+            break
+        if quotes and ln.lstrip().startswith(">"):
+            continue
+        out.append(ln)
+    if quotes:
+        while out and (not out[-1].strip() or _ATTRIBUTION.match(out[-1].strip())):
+            out.pop()
+    return tidy("\n".join(out))
