@@ -1,8 +1,9 @@
 """The `bridge` command line.
 
-Owns argument parsing and the human and JSON renderings of what the codec decodes. Commands:
-`bridge decode FILE...` (an MMS PDU, a hex dump, or the SMS user data / TPDUs of a WAP Push) and
-`bridge check-config [--config FILE]`. Exit status: 0 success, 1 bad input, 2 usage.
+Owns argument parsing and the human and JSON renderings of what the codec and the converter make. Commands:
+`bridge decode FILE...` (an MMS PDU, a hex dump, or the SMS user data / TPDUs of a WAP Push),
+`bridge convert MAIL.eml` and `bridge check-config [--config FILE]`.
+Exit status: 0 success, 1 bad input (or a refused mail), 2 usage.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import __version__
-from bridge.codec.mms import INSERT_ADDRESS, HeaderField, Pdu, decode_pdu
+from bridge.codec.mms import INSERT_ADDRESS, HeaderField, Pdu, decode_pdu, encode_pdu
 from bridge.codec.multipart import RawHeader
 from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil
 from bridge.codec.wap_push import (
@@ -32,6 +33,8 @@ from bridge.codec.wap_push import (
 )
 from bridge.codec.wsp import ContentType
 from bridge.config import Config, load_config
+from bridge.convert.compose import ConversionRefused, ConvertOptions, convert_mail, retrieve_conf, send_req
+from bridge.convert.profile import profile_named
 from bridge.errors import ConfigError, DecodeError
 
 FORMS = ("auto", "pdu", "ud", "tpdu", "tpdu-smsc", "wsp")
@@ -284,6 +287,60 @@ def _cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    path = Path(args.mail)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+    profile = profile_named(args.profile)
+    options = ConvertOptions(trim_signature=not args.keep_signature, trim_quotes=not args.keep_quotes)
+    try:
+        conv = convert_mail(raw, profile=profile, options=options)
+    except ConversionRefused as exc:
+        if args.json:
+            print(json.dumps({"refused": {"status": exc.status, "reason": exc.reason}}, indent=2))
+        print(f"bridge convert: {path}: refused ({exc.status}): {exc.reason}", file=sys.stderr)
+        return 1
+    to = ("+10000000000/TYPE=PLMN",)
+    if args.send_req:
+        pdu: Pdu = send_req(conv, transaction_id="bridge-convert", to=to)
+    else:
+        pdu = retrieve_conf(conv, to=to, message_id="bridge-convert")
+    data = encode_pdu(pdu)
+    if args.output:
+        try:
+            Path(args.output).write_bytes(data)
+        except OSError as exc:
+            raise InputError(f"{args.output}: cannot be written ({exc.strerror})") from exc
+    info = {
+        "pdu": pdu.MESSAGE_TYPE.name.lower().replace("_", "-"),
+        "bytes": len(data),
+        "budget": {"profile": profile.name, "max_message_bytes": profile.max_message_bytes},
+        "subject": conv.subject,
+        "slides": [{k: v for k, v in vars_of(s).items() if v is not None} for s in conv.slides],
+        "parts": [{k: v for k, v in vars_of(i).items() if v is not None} for i in conv.items],
+        "dropped": list(conv.dropped),
+        "warnings": list(conv.warnings),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return 0
+    print(
+        f"{info['pdu']}: {len(data):,} of {profile.max_message_bytes:,} bytes ({profile.name}), "
+        f"{len(conv.slides)} slide(s){' -> ' + str(args.output) if args.output else ''}"
+    )
+    for item in conv.items:
+        size = f"{item.width}x{item.height} " if item.width else ""
+        source = f" from {item.source}" if item.source else ""
+        print(f"  {item.location:<12} {item.media_type:<18} {size}{item.size:,} bytes{source}")
+    for note in conv.dropped:
+        print(f"  dropped: {note}")
+    for warning in conv.warnings:
+        print(f"  warning: {warning}")
+    return 0
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     path = args.config or Path("config.toml")
     load_config(path)
@@ -305,6 +362,21 @@ def build_parser() -> argparse.ArgumentParser:
     dec.add_argument("--form", choices=FORMS, default="auto", help="what the files hold (default: guess)")
     dec.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
     dec.set_defaults(func=_cmd_decode)
+    conv = sub.add_parser(
+        "convert",
+        help="turn a mail (.eml) into an MMS PDU and say what was made",
+        description="Convert one RFC 5322 mail into an m-retrieve-conf (or m-send-req) within a budget.",
+    )
+    conv.add_argument("mail", metavar="MAIL.eml")
+    conv.add_argument("-o", "--output", metavar="OUT.mms", help="write the encoded PDU here")
+    conv.add_argument("--profile", default="default", help="content class or 'default' (300 KB, 640x480)")
+    conv.add_argument(
+        "--send-req", action="store_true", help="write an m-send-req instead of an m-retrieve-conf"
+    )
+    conv.add_argument("--json", action="store_true", help="print JSON for machines")
+    conv.add_argument("--keep-signature", action="store_true", help="do not trim the '-- ' signature")
+    conv.add_argument("--keep-quotes", action="store_true", help="do not trim quoted replies")
+    conv.set_defaults(func=_cmd_convert)
     chk = sub.add_parser("check-config", help="validate a configuration file and name each bad key")
     chk.add_argument("--config", type=Path, default=None, help="file to check (default: ./config.toml)")
     chk.set_defaults(func=_cmd_check_config)
