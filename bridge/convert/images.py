@@ -21,7 +21,8 @@ pillow_heif.register_heif_opener()
 #: Pillow's own bomb check would warn or raise at its global limit; ours is per profile and runs first.
 Image.MAX_IMAGE_PIXELS = None
 
-JPEG_QUALITY_MAX = 90
+#: above this a handset screen shows no difference, only more bytes
+JPEG_QUALITY_MAX = 85
 JPEG_QUALITY_MIN = 25
 #: below this edge a picture is no longer worth sending
 MIN_EDGE = 48
@@ -113,7 +114,9 @@ def _decode(data: bytes, max_w: int, max_h: int, max_pixels: int) -> Image.Image
     im = _normalise_mode(im)
     target = _scaled(im.width, im.height, max_w, max_h)
     if target != im.size:
-        im = im.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        # After DCT scaling the remaining step is small (under 2x); Pillow's antialiased bicubic is as sharp
+        # there as Lanczos at two thirds of the cost.
+        im = im.resize(target, Image.Resampling.BICUBIC)
     return im
 
 
@@ -149,11 +152,10 @@ def _fit_jpeg(im: Image.Image, max_bytes: int) -> bytes | None:
     """The best JPEG quality whose file fits `max_bytes` (binary search), or None."""
     lo, hi = JPEG_QUALITY_MIN, JPEG_QUALITY_MAX
     best: bytes | None = None
-    first = _jpeg(im, 80)
+    first = _jpeg(im, hi)  # most pictures fit at the top quality: one encode
     if len(first) <= max_bytes:
-        best, lo = first, 81
-    else:
-        hi = 79
+        return first
+    hi -= 1
     while lo <= hi:
         q = (lo + hi) // 2
         data = _jpeg(im, q)
