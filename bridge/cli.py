@@ -34,7 +34,7 @@ from bridge.codec.wap_push import (
 from bridge.codec.wsp import ContentType
 from bridge.config import Config, load_config
 from bridge.convert.compose import ConversionRefused, ConvertOptions, convert_mail, retrieve_conf, send_req
-from bridge.convert.profile import profile_named
+from bridge.convert.profile import profile_from
 from bridge.errors import ConfigError, DecodeError
 
 FORMS = ("auto", "pdu", "ud", "tpdu", "tpdu-smsc", "wsp")
@@ -293,8 +293,19 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
-    profile = profile_named(args.profile)
-    options = ConvertOptions(trim_signature=not args.keep_signature, trim_quotes=not args.keep_quotes)
+    settings = load_config(args.config).convert
+    profile = profile_from(
+        args.profile or settings.profile,
+        max_message_bytes=settings.max_message_bytes,
+        max_image_width=settings.max_image_width,
+        max_image_height=settings.max_image_height,
+        max_image_pixels=settings.max_image_pixels,
+    )
+    options = ConvertOptions(
+        trim_signature=settings.trim_signature and not args.keep_signature,
+        trim_quotes=settings.trim_quotes and not args.keep_quotes,
+        max_slide_text_chars=settings.max_slide_text_chars,
+    )
     try:
         conv = convert_mail(raw, profile=profile, options=options)
     except ConversionRefused as exc:
@@ -369,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     conv.add_argument("mail", metavar="MAIL.eml")
     conv.add_argument("-o", "--output", metavar="OUT.mms", help="write the encoded PDU here")
-    conv.add_argument("--profile", default="default", help="content class or 'default' (300 KB, 640x480)")
+    conv.add_argument("--profile", default=None, help="content class or 'default' (default: convert.profile)")
+    conv.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
     conv.add_argument(
         "--send-req", action="store_true", help="write an m-send-req instead of an m-retrieve-conf"
     )
@@ -388,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (InputError, ConfigError) as exc:
+    except (InputError, ConfigError) as exc:  # ConfigError also covers an unknown --profile
         print(f"bridge {args.command}: {exc}", file=sys.stderr)
         return 1
 

@@ -38,16 +38,59 @@ class DecodeConfig:
             )
 
 
+PROFILE_NAMES = (
+    "default",
+    "text",
+    "image-basic",
+    "image-rich",
+    "video-basic",
+    "video-rich",
+    "megapixel",
+    "content-basic",
+    "content-rich",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConvertConfig:
+    """How mails become MMS; `max_message_bytes` and the image limits override the profile's when not 0."""
+
+    profile: str = "default"
+    max_message_bytes: int = 0
+    max_image_width: int = 0
+    max_image_height: int = 0
+    max_image_pixels: int = 100_000_000
+    trim_signature: bool = True
+    trim_quotes: bool = True
+    max_slide_text_chars: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILE_NAMES:
+            raise ConfigError(f"convert.profile: one of {', '.join(PROFILE_NAMES)}, got {self.profile!r}")
+        if self.max_message_bytes and self.max_message_bytes < 2048:
+            raise ConfigError(f"convert.max_message_bytes: 0 or at least 2048, got {self.max_message_bytes}")
+        for key in ("max_image_width", "max_image_height"):
+            value = getattr(self, key)
+            if value and value < 16:
+                raise ConfigError(f"convert.{key}: 0 or at least 16 pixels, got {value}")
+        if self.max_image_pixels < 1_000_000:
+            raise ConfigError(f"convert.max_image_pixels: at least 1000000, got {self.max_image_pixels}")
+        if self.max_slide_text_chars < 100:
+            raise ConfigError(f"convert.max_slide_text_chars: at least 100, got {self.max_slide_text_chars}")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     log: LogConfig = LogConfig()
     decode: DecodeConfig = DecodeConfig()
+    convert: ConvertConfig = ConvertConfig()
 
 
-_SECTIONS: dict[str, type[LogConfig] | type[DecodeConfig]] = {"log": LogConfig, "decode": DecodeConfig}
+Section = type[LogConfig] | type[DecodeConfig] | type[ConvertConfig]
+_SECTIONS: dict[str, Section] = {"log": LogConfig, "decode": DecodeConfig, "convert": ConvertConfig}
 
 
-def _build_section(name: str, cls: type[LogConfig] | type[DecodeConfig], raw: Any) -> Any:
+def _build_section(name: str, cls: Section, raw: Any) -> Any:
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: a table of keys")
     known = {f.name: f for f in fields(cls)}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tomllib
 from dataclasses import fields
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 
 from bridge.config import Config, load_config
 from bridge.errors import ConfigError
+from tests.convert.helpers import mail, photo
 from tests.paths import ROOT
 
 
@@ -51,3 +54,23 @@ def test_bad_files_name_the_file_and_the_key(tmp_path: Path, content: str, messa
 def test_missing_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_convert_settings_reach_bridge_convert(tmp_path: Path) -> None:
+    conf = tmp_path / "c.toml"
+    conf.write_text('[convert]\nprofile = "image-basic"\nmax_message_bytes = 20000\n')
+    src = tmp_path / "m.eml"
+    src.write_bytes(mail("Door", attachments=[(photo(1600, 1200), "image/jpeg", "d.jpg")]))
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("bridge")), "convert", str(src), "--config", str(conf)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "of 20,000 bytes (image-basic)" in out.stdout
+    assert "160x120" in out.stdout
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[convert]\nprofile = "huge"\n')
+    with pytest.raises(ConfigError, match=r"convert\.profile: one of default, text"):
+        load_config(bad)

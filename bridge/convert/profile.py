@@ -95,3 +95,24 @@ def profile_named(name: str) -> Profile:
         return PROFILES[name]
     except KeyError:
         raise ConfigError(f"unknown profile {name!r} (known: default, {', '.join(PROFILES)})") from None
+
+
+def profile_from(
+    name: str,
+    *,
+    max_message_bytes: int = 0,
+    max_image_width: int = 0,
+    max_image_height: int = 0,
+    max_image_pixels: int | None = None,
+) -> Profile:
+    """A named profile with the explicit limits that are not 0 put over its own."""
+    base = profile_named(name)
+    return Profile(
+        name=base.name,
+        max_message_bytes=max_message_bytes or base.max_message_bytes,
+        max_image_width=max_image_width or base.max_image_width,
+        max_image_height=max_image_height or base.max_image_height,
+        allowed_types=base.allowed_types,
+        content_class=base.content_class,
+        max_image_pixels=max_image_pixels if max_image_pixels is not None else base.max_image_pixels,
+    )
