@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bridge.codec.mms import Priority, RetrieveConf, SendReq, YesNo, encode_pdu
 from bridge.codec.multipart import BodyPart
@@ -100,6 +101,19 @@ class Conversion:
     budget_used: int
 
 
+def _message_headers(conv: Conversion) -> dict[str, Any]:
+    """The headers a converted message carries in whichever PDU it travels."""
+    return {
+        "subject": conv.subject,
+        "priority": conv.priority,
+        "read_report": YesNo.YES if conv.read_report else None,
+        "delivery_report": YesNo.YES if conv.delivery_report else None,
+        "content_class": conv.profile.content_class,
+        "content_type": conv.content_type,
+        "parts": conv.parts,
+    }
+
+
 def retrieve_conf(
     conv: Conversion, *, to: tuple[str, ...], message_id: str, date: datetime | None = None
 ) -> RetrieveConf:
@@ -108,28 +122,12 @@ def retrieve_conf(
         message_id=message_id,
         sender=conv.sender,
         to=to,
-        subject=conv.subject,
-        priority=conv.priority,
-        read_report=YesNo.YES if conv.read_report else None,
-        delivery_report=YesNo.YES if conv.delivery_report else None,
-        content_class=conv.profile.content_class,
-        content_type=conv.content_type,
-        parts=conv.parts,
+        **_message_headers(conv),
     )
 
 
 def send_req(conv: Conversion, *, transaction_id: str, to: tuple[str, ...]) -> SendReq:
-    return SendReq(
-        transaction_id=transaction_id,
-        to=to,
-        subject=conv.subject,
-        priority=conv.priority,
-        read_report=YesNo.YES if conv.read_report else None,
-        delivery_report=YesNo.YES if conv.delivery_report else None,
-        content_class=conv.profile.content_class,
-        content_type=conv.content_type,
-        parts=conv.parts,
-    )
+    return SendReq(transaction_id=transaction_id, to=to, **_message_headers(conv))
 
 
 def _text_chunks(text: str, limit: int) -> list[str]:

@@ -22,6 +22,7 @@ AUDIO_RICH_TYPES = AUDIO_BASIC_TYPES | {"audio/amr-wb", "audio/mpeg", "audio/mp4
 VIDEO_BASIC_TYPES = frozenset({"video/3gpp"})
 VIDEO_RICH_TYPES = VIDEO_BASIC_TYPES | {"video/mp4", "video/3gpp2"}
 ALL_TYPES = TEXT_TYPES | IMAGE_RICH_TYPES | AUDIO_RICH_TYPES | VIDEO_RICH_TYPES
+BASIC_MEDIA_TYPES = TEXT_TYPES | IMAGE_RICH_TYPES | AUDIO_BASIC_TYPES | VIDEO_BASIC_TYPES
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,24 +65,10 @@ PROFILES: dict[str, Profile] = {
         _class("text", ContentClass.TEXT, 30 * KB, 160, 120, TEXT_TYPES),
         _class("image-basic", ContentClass.IMAGE_BASIC, 30 * KB, 160, 120, TEXT_TYPES | IMAGE_BASIC_TYPES),
         _class("image-rich", ContentClass.IMAGE_RICH, 100 * KB, 640, 480, TEXT_TYPES | IMAGE_RICH_TYPES),
-        _class(
-            "video-basic",
-            ContentClass.VIDEO_BASIC,
-            100 * KB,
-            640,
-            480,
-            TEXT_TYPES | IMAGE_RICH_TYPES | AUDIO_BASIC_TYPES | VIDEO_BASIC_TYPES,
-        ),
+        _class("video-basic", ContentClass.VIDEO_BASIC, 100 * KB, 640, 480, BASIC_MEDIA_TYPES),
         _class("video-rich", ContentClass.VIDEO_RICH, 300 * KB, 640, 480, ALL_TYPES),
         _class("megapixel", ContentClass.MEGAPIXEL, 600 * KB, 1600, 1200, TEXT_TYPES | IMAGE_RICH_TYPES),
-        _class(
-            "content-basic",
-            ContentClass.CONTENT_BASIC,
-            100 * KB,
-            640,
-            480,
-            TEXT_TYPES | IMAGE_RICH_TYPES | AUDIO_BASIC_TYPES | VIDEO_BASIC_TYPES,
-        ),
+        _class("content-basic", ContentClass.CONTENT_BASIC, 100 * KB, 640, 480, BASIC_MEDIA_TYPES),
         _class("content-rich", ContentClass.CONTENT_RICH, 300 * KB, 1600, 1200, ALL_TYPES),
     )
 }
