@@ -58,9 +58,7 @@ def _parts() -> tuple[BodyPart, ...]:
             content_location="photo.jpg",
         ),
         BodyPart(
-            content_type=ContentType(
-                media_type="text/plain", charset=Charset.UTF_8, params=(("name", "text.txt"),)
-            ),
+            content_type=ContentType(media_type="text/plain", charset=Charset.UTF_8, params=(("name", "text.txt"),)),
             data=text,
             content_id="<text>",
             content_location="text.txt",

@@ -120,9 +120,7 @@ print((status("VmHWM:") - before) / 1024)
 
 
 def memory_growth_mib(path: Path) -> float:
-    out = subprocess.run(
-        [sys.executable, "-c", _MEMORY_PROBE, str(path)], capture_output=True, text=True, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path)], capture_output=True, text=True, check=True)
     return float(out.stdout.strip())
 
 

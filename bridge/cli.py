@@ -382,9 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("-o", "--output", metavar="OUT.mms", help="write the encoded PDU here")
     conv.add_argument("--profile", default=None, help="content class or 'default' (default: convert.profile)")
     conv.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
-    conv.add_argument(
-        "--send-req", action="store_true", help="write an m-send-req instead of an m-retrieve-conf"
-    )
+    conv.add_argument("--send-req", action="store_true", help="write an m-send-req instead of an m-retrieve-conf")
     conv.add_argument("--json", action="store_true", help="print JSON for machines")
     conv.add_argument("--keep-signature", action="store_true", help="do not trim the '-- ' signature")
     conv.add_argument("--keep-quotes", action="store_true", help="do not trim quoted replies")

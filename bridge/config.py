@@ -33,9 +33,7 @@ class DecodeConfig:
 
     def __post_init__(self) -> None:
         if self.max_input_bytes <= 0:
-            raise ConfigError(
-                f"decode.max_input_bytes: a positive number of bytes, got {self.max_input_bytes}"
-            )
+            raise ConfigError(f"decode.max_input_bytes: a positive number of bytes, got {self.max_input_bytes}")
 
 
 PROFILE_NAMES = (
@@ -103,9 +101,7 @@ def _build_section(name: str, cls: Section, raw: Any) -> Any:
         expected = type(default)
         # bool is an int in Python; a config that says `max_input_bytes = true` is still wrong
         if type(value) is not expected:
-            raise ConfigError(
-                f"{name}.{key}: expected {expected.__name__}, got {type(value).__name__} {value!r}"
-            )
+            raise ConfigError(f"{name}.{key}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
         values[key] = value
     return cls(**values)
 

@@ -7,7 +7,11 @@ onto this tree at the boundary (`raise ... from exc`), so callers catch ours and
     ├── CodecError
     │   ├── DecodeError      bytes that are not a valid PDU / push / segment (carries the offset)
     │   └── EncodeError      a value that cannot be put on the wire (e.g. a notification without Expiry)
-    └── ConfigError          a bad configuration file ("section.key: why")
+    ├── ConfigError          a bad configuration file ("section.key: why")
+    ├── StoreError           the job store cannot be reached or written (intake answers 451 4.3.0)
+    └── DeliveryError        a route could not deliver a job
+        ├── TemporaryFailure     try again later (network down, MMSC busy, throttled)
+        └── PermanentFailure     never (unknown subscriber, content refused)
 """
 
 from __future__ import annotations
@@ -36,3 +40,24 @@ class EncodeError(CodecError):
 
 class ConfigError(BridgeError):
     """A configuration problem; the message starts with `section.key:` or the file name."""
+
+
+class StoreError(BridgeError):
+    """The job store failed; nothing was committed."""
+
+
+class DeliveryError(BridgeError):
+    """A route could not deliver; `status` is the RFC 3463 code a DSN reports (e.g. "4.4.1", "5.1.1")."""
+
+    def __init__(self, detail: str, status: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.status = status
+
+
+class TemporaryFailure(DeliveryError):
+    """Worth another try later."""
+
+
+class PermanentFailure(DeliveryError):
+    """Will never work: bounce now."""

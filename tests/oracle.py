@@ -61,13 +61,10 @@ def _tcp_frame(
     return b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + tcp + payload
 
 
-def _http_post_frames(
-    body: bytes, *, sport: int, content_type: str = "application/vnd.wap.mms-message"
-) -> list[bytes]:
+def _http_post_frames(body: bytes, *, sport: int, content_type: str = "application/vnd.wap.mms-message") -> list[bytes]:
     """A complete TCP conversation carrying one HTTP POST of `body`, in 16 kB segments."""
     request = (
-        f"POST /mms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        f"POST /mms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     syn, ack, psh, fin = 0x02, 0x10, 0x08, 0x01
     c, s = 1000, 5000
@@ -148,9 +145,7 @@ def _collect(packet: ET.Element, out: Dissection) -> None:
             if name == "_ws.malformed":
                 out.problems.append(el.get("showname") or "malformed")
         if name == "_ws.expert":
-            severity = next(
-                (int(f.get("show", "0"), 0) for f in el if f.get("name") == "_ws.expert.severity"), 0
-            )
+            severity = next((int(f.get("show", "0"), 0) for f in el if f.get("name") == "_ws.expert.severity"), 0)
             message = next((f.get("show", "") for f in el if f.get("name") == "_ws.expert.message"), "")
             if severity >= _SEVERITY_WARN:
                 out.problems.append(message)

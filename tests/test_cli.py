@@ -100,9 +100,7 @@ def test_decode_a_real_send_req_shows_parts_and_slides() -> None:
         (b"8c8", "even number of hex digits"),
     ],
 )
-def test_malformed_input_exits_non_zero_naming_file_and_offset(
-    tmp_path: Path, content: bytes, expected: str
-) -> None:
+def test_malformed_input_exits_non_zero_naming_file_and_offset(tmp_path: Path, content: bytes, expected: str) -> None:
     path = tmp_path / "bad.bin"
     path.write_bytes(content)
     out = run("decode", path)

@@ -136,8 +136,7 @@ _PLAIN_NAMES = {
     HeaderField.MMS_VERSION: "X-Mms-MMS-Version",
 }
 _DISPLAY_NAMES: dict[HeaderField, str] = {
-    f: _PLAIN_NAMES.get(f) or "X-Mms-" + "-".join(word.title() for word in f.name.split("_"))
-    for f in HeaderField
+    f: _PLAIN_NAMES.get(f) or "X-Mms-" + "-".join(word.title() for word in f.name.split("_")) for f in HeaderField
 }
 #: wire code -> field, faster than calling the enum on every header
 _FIELDS_BY_CODE: dict[int, HeaderField] = {f.value: f for f in HeaderField}
@@ -506,9 +505,7 @@ class _Pdu:
             if value is None or value == "" or value == ():
                 field = dict(self.HEADERS).get(attr)
                 name = field.display_name if field else attr
-                raise EncodeError(
-                    f"{self.MESSAGE_TYPE.name.lower()}: {name} is mandatory and cannot be empty"
-                )
+                raise EncodeError(f"{self.MESSAGE_TYPE.name.lower()}: {name} is mandatory and cannot be empty")
 
 
 _COMMON = (("transaction_id", _F.TRANSACTION_ID), ("mms_version", _F.MMS_VERSION))
@@ -855,9 +852,7 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> Pdu:
                 field = HeaderField(o & 0x7F)
             except ValueError:
                 extras.append(
-                    RawHeader(
-                        name=f"X-Mms-0x{o & 0x7F:02X}", code=o & 0x7F, value=bytes(r.skip_value("header"))
-                    )
+                    RawHeader(name=f"X-Mms-0x{o & 0x7F:02X}", code=o & 0x7F, value=bytes(r.skip_value("header")))
                 )
                 continue
             what = field.display_name
@@ -899,14 +894,10 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> Pdu:
         kwargs["content_type"] = content_type
         kwargs["parts"] = decode_multipart(r)
         if not r.at_end():
-            raise DecodeError(
-                r.pos, f"the end of the PDU after the multipart body, {r.remaining} octets remain"
-            )
+            raise DecodeError(r.pos, f"the end of the PDU after the multipart body, {r.remaining} octets remain")
     missing = [a for a in cls.REQUIRED if a not in kwargs]
     if missing:
-        names = ", ".join(
-            sorted(dict(cls.HEADERS).get(a, HeaderField.CONTENT_TYPE).display_name for a in missing)
-        )
+        names = ", ".join(sorted(dict(cls.HEADERS).get(a, HeaderField.CONTENT_TYPE).display_name for a in missing))
         raise DecodeError(r.pos, f"{cls.MESSAGE_TYPE.name.lower()}: mandatory {names}")
     unknown = set(kwargs) - _INIT_NAMES[cls]
     if unknown:  # pragma: no cover - the tables above keep this empty

@@ -55,9 +55,7 @@ def _encode_part_headers(part: BodyPart) -> bytes:
         # Android and most handsets read Content-ID as a quoted-string
         out.append(bytes((0x80 | WspHeaderField.CONTENT_ID,)) + encode_quoted_string(part.content_id))
     if part.content_location is not None:
-        out.append(
-            bytes((0x80 | WspHeaderField.CONTENT_LOCATION,)) + encode_text_string(part.content_location)
-        )
+        out.append(bytes((0x80 | WspHeaderField.CONTENT_LOCATION,)) + encode_text_string(part.content_location))
     out.extend(h.encode() for h in part.headers)
     return b"".join(out)
 

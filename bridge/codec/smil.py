@@ -100,9 +100,7 @@ def decode_smil(data: bytes | memoryview) -> tuple[Slide, ...]:
             src = el.get("src")
             if src is None:
                 continue
-            key = {"img": "image", "video": "video", "text": "text", "audio": "audio", "ref": "image"}.get(
-                tag
-            )
+            key = {"img": "image", "video": "video", "text": "text", "audio": "audio", "ref": "image"}.get(tag)
             if key is not None and key not in media:
                 media[key] = src
         slides.append(Slide(duration_ms=_duration_ms(par.get("dur")), **media))

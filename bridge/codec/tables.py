@@ -374,9 +374,11 @@ PYTHON_CODECS: dict[int, str] = {
 }
 
 #: IANA preferred names (lower case) -> MIBenum, for content-type `charset=` parameters
-CHARSET_NAMES: dict[str, int] = {
-    member.name.lower().replace("_", "-"): member.value for member in Charset
-} | {"iso-10646-ucs-2": Charset.ISO_10646_UCS_2, "shift_jis": Charset.SHIFT_JIS, "latin1": Charset.ISO_8859_1}
+CHARSET_NAMES: dict[str, int] = {member.name.lower().replace("_", "-"): member.value for member in Charset} | {
+    "iso-10646-ucs-2": Charset.ISO_10646_UCS_2,
+    "shift_jis": Charset.SHIFT_JIS,
+    "latin1": Charset.ISO_8859_1,
+}
 
 
 def charset_name(mib: int) -> str:

@@ -188,9 +188,7 @@ def decode_user_data(ud: bytes | bytearray | memoryview) -> SmsSegment:
             total, seq = ie.octet("total"), ie.octet("sequence")
             if total == 0 or not 1 <= seq <= total:
                 raise DecodeError(istart, f"concatenation sequence 1..total, got {seq} of {total}")
-    return SmsSegment(
-        destination_port=dst, source_port=src, reference=ref, total=total, sequence=seq, payload=r.rest()
-    )
+    return SmsSegment(destination_port=dst, source_port=src, reference=ref, total=total, sequence=seq, payload=r.rest())
 
 
 def reassemble(user_data: Iterable[bytes | bytearray | memoryview]) -> bytes:

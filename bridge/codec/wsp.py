@@ -512,9 +512,7 @@ def _read_constrained_media(r: Reader, what: str) -> str:
 def encode_content_type(ct: ContentType) -> bytes:
     """The general form when there are parameters, else the short form (a well-known code or the text)."""
     code = MEDIA_CODES.get(ct.media_type.lower())
-    media = (
-        encode_integer_value(code) if code is not None else encode_text_string(ct.media_type, "media type")
-    )
+    media = encode_integer_value(code) if code is not None else encode_text_string(ct.media_type, "media type")
     if ct.charset is None and not ct.params:
         return media
     parts = [media]

@@ -288,9 +288,7 @@ class _Builder:
             if text:
                 text_loc = name("text", "text/plain")
                 parts.append(_text_part(text, text_loc))
-                items.append(
-                    Item(kind="text", media_type="text/plain", size=len(text.encode()), location=text_loc)
-                )
+                items.append(Item(kind="text", media_type="text/plain", size=len(text.encode()), location=text_loc))
             if i == 0 and audio:
                 for clip in audio:
                     audio_loc = name("audio", clip.media_type)
@@ -299,9 +297,7 @@ class _Builder:
             smil_slides.append(
                 Slide(duration_ms=SLIDE_DURATION_MS, image=image, video=video, text=text_loc, audio=audio_loc)
             )
-        smil = encode_smil(
-            smil_slides, width=self.profile.max_image_width, height=self.profile.max_image_height
-        )
+        smil = encode_smil(smil_slides, width=self.profile.max_image_width, height=self.profile.max_image_height)
         smil_part = BodyPart(
             content_type=ContentType(media_type=SMIL_MEDIA_TYPE, charset=Charset.UTF_8),
             data=smil,
@@ -322,9 +318,7 @@ class _Builder:
 
     @staticmethod
     def _media_item(kind: str, att: Attachment, location: str) -> Item:
-        return Item(
-            kind=kind, media_type=att.media_type, size=len(att.data), location=location, source=att.name
-        )
+        return Item(kind=kind, media_type=att.media_type, size=len(att.data), location=location, source=att.name)
 
     def _size(self, parts: tuple[BodyPart, ...]) -> int:
         pdu = RetrieveConf(

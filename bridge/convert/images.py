@@ -176,11 +176,7 @@ def fit_image(
     max_pixels: int,
 ) -> FittedImage:
     """`data` as a picture of at most max_width x max_height and max_bytes octets, in an allowed type."""
-    if (
-        "image/jpeg" not in allowed_types
-        and "image/png" not in allowed_types
-        and "image/gif" not in allowed_types
-    ):
+    if "image/jpeg" not in allowed_types and "image/png" not in allowed_types and "image/gif" not in allowed_types:
         raise ImageDropped("this route takes no pictures")
     info = probe(data, max_pixels=max_pixels)
     if (
@@ -191,9 +187,7 @@ def fit_image(
         and info.width <= max_width
         and info.height <= max_height
     ):
-        return FittedImage(
-            data=data, media_type="image/gif", width=info.width, height=info.height, animated=True
-        )
+        return FittedImage(data=data, media_type="image/gif", width=info.width, height=info.height, animated=True)
     w, h = max_width, max_height
     while True:
         im = _decode(data, w, h, max_pixels)

@@ -78,9 +78,7 @@ def decode_base64(data: bytes) -> bytes:
         return binascii.a2b_base64(data)
     except binascii.Error:
         clean = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
-        clean = (
-            clean[: len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean + b"=" * (-len(clean) % 4)
-        )
+        clean = clean[: len(clean) - len(clean) % 4] if len(clean) % 4 == 1 else clean + b"=" * (-len(clean) % 4)
         try:
             return binascii.a2b_base64(clean)
         except binascii.Error:

@@ -231,9 +231,7 @@ def html_to_text(html: str) -> HtmlText:
 
 def tidy(text: str) -> str:
     """Spaces trimmed per line, at most one blank line in a row, no leading or trailing blank lines."""
-    lines = [
-        ln.strip() if not ln.startswith("    ") else ln.rstrip() for ln in text.replace("\r", "").split("\n")
-    ]
+    lines = [ln.strip() if not ln.startswith("    ") else ln.rstrip() for ln in text.replace("\r", "").split("\n")]
     out: list[str] = []
     for ln in lines:
         if not ln and (not out or not out[-1]):
@@ -247,9 +245,7 @@ def tidy(text: str) -> str:
 # --- trimming -----------------------------------------------------------------------------------------------
 
 _ATTRIBUTION = re.compile(r"^(On .{4,200} wrote:|Am .{4,200} schrieb .{1,100}:|Le .{4,200} a écrit :)$")
-_ORIGINAL = re.compile(
-    r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d.origine)\s*-{2,}$", re.I
-)
+_ORIGINAL = re.compile(r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d.origine)\s*-{2,}$", re.I)
 
 
 def trim(text: str, *, signature: bool = True, quotes: bool = True) -> str:

@@ -99,9 +99,7 @@ def expected_fields(pdu: mms.Pdu) -> dict[str, list[str]]:
             out[f"{field}.abs"] = [_tshark_date(value)]
     parts: tuple[BodyPart, ...] = getattr(pdu, "parts", ())
     if isinstance(pdu, mms.SendReq | mms.RetrieveConf):
-        out["wsp.header.content_type"] = [pdu.content_type.media_type] + [
-            p.content_type.media_type for p in parts
-        ]
+        out["wsp.header.content_type"] = [pdu.content_type.media_type] + [p.content_type.media_type for p in parts]
         ids = [f'"{p.content_id}"' for p in parts if p.content_id is not None]
         if ids and all(_printable(i) for i in ids):
             out["wsp.header.content_id"] = ids

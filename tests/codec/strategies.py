@@ -19,9 +19,7 @@ token = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz-"), min_size=1, max_
     lambda t: t != "charset"
 )
 dates = st.integers(0, 2**32 - 1).map(lambda s: datetime.fromtimestamp(s, UTC))
-times: st.SearchStrategy[mms.Time] = st.one_of(
-    dates, st.integers(0, 10**8).map(lambda s: timedelta(seconds=s))
-)
+times: st.SearchStrategy[mms.Time] = st.one_of(dates, st.integers(0, 10**8).map(lambda s: timedelta(seconds=s)))
 phone = st.from_regex(r"\+?[0-9]{3,15}", fullmatch=True).map(lambda n: f"{n}/TYPE=PLMN")
 email = st.from_regex(r"[a-z]{1,8}@[a-z]{1,8}\.[a-z]{2,3}", fullmatch=True)
 address = st.one_of(phone, email, any_text.filter(bool))
@@ -74,9 +72,7 @@ def body_part(draw: st.DrawFn) -> BodyPart:
 parts = st.lists(body_part(), max_size=4).map(tuple)
 body_content_types = st.builds(
     ContentType,
-    media_type=st.sampled_from(
-        ["application/vnd.wap.multipart.related", "application/vnd.wap.multipart.mixed"]
-    ),
+    media_type=st.sampled_from(["application/vnd.wap.multipart.related", "application/vnd.wap.multipart.mixed"]),
     params=st.one_of(
         st.just(()),
         ascii_text.map(lambda s: (("start", f"<{s}>"), ("type", "application/smil"))),

@@ -122,10 +122,7 @@ PDU_CASES: list[tuple[str, mms.Pdu, str]] = [
     (
         "m-read-orig-ind",
         ReadOrigInd(message_id="M1", to=(PHONE,), sender="a@b.c", date=DATE, read_status=ReadStatus.READ),
-        "8c88"
-        "8d93"
-        "8b4d3100"
-        "97" + PHONE_HEX + "89078061406 22e6300".replace(" ", "") + "8504" + DATE_HEX + "9b80",
+        "8c888d938b4d310097" + PHONE_HEX + "89078061406 22e6300".replace(" ", "") + "8504" + DATE_HEX + "9b80",
     ),
     (
         "m-send-req with insert-address From and one text part",

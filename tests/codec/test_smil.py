@@ -11,9 +11,7 @@ from hypothesis import strategies as st
 from bridge.codec.smil import Slide, decode_smil, encode_smil
 from bridge.errors import DecodeError, EncodeError
 
-names = st.one_of(
-    st.none(), st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20)
-)
+names = st.one_of(st.none(), st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=20))
 
 
 def test_document_has_root_layout_image_and_text_regions_and_one_par_per_slide() -> None:
@@ -36,11 +34,7 @@ def test_document_has_root_layout_image_and_text_regions_and_one_par_per_slide()
     assert [(c.tag, c.get("src")) for c in pars[2]] == [("audio", "c.amr")]
 
 
-@given(
-    st.lists(
-        st.builds(Slide, image=names, text=names, audio=names, duration_ms=st.integers(1, 10**6)), min_size=1
-    )
-)
+@given(st.lists(st.builds(Slide, image=names, text=names, audio=names, duration_ms=st.integers(1, 10**6)), min_size=1))
 def test_round_trip(slides: list[Slide]) -> None:
     assert decode_smil(encode_smil(slides)) == tuple(slides)
 

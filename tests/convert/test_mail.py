@@ -38,18 +38,14 @@ def test_html_keeps_paragraphs_lines_lists_and_links_but_no_markup_css_or_script
 
 
 def test_signature_and_quoted_reply_are_trimmed_by_default_and_kept_on_request() -> None:
-    body = (
-        "Yes, 3pm works.\n\nOn Thu, 26 Nov 2026 Alice wrote:\n> Can we meet?\n> Thanks\n\n-- \nBob\n555-0100"
-    )
+    body = "Yes, 3pm works.\n\nOn Thu, 26 Nov 2026 Alice wrote:\n> Can we meet?\n> Thanks\n\n-- \nBob\n555-0100"
     assert trim(body) == "Yes, 3pm works."
     assert "Can we meet" in trim(body, quotes=False) and "555-0100" in trim(body, signature=False)
     assert texts(mail(body)) == ["Yes, 3pm works."]
 
 
 def _image_part(cid: str, data: bytes) -> bytes:
-    head = (
-        f"--R\r\nContent-Type: image/jpeg\r\nContent-ID: <{cid}>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-    )
+    head = f"--R\r\nContent-Type: image/jpeg\r\nContent-ID: <{cid}>\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     return head.encode() + base64.encodebytes(data)
 
 
@@ -145,9 +141,7 @@ def test_each_charset_of_the_corpus_comes_out_as_utf8_text(name: str, words: lis
     shown = (
         (conv.subject or "")
         + "\n"
-        + "\n".join(
-            bytes(p.data).decode("utf-8") for p in conv.parts if p.content_type.media_type == "text/plain"
-        )
+        + "\n".join(bytes(p.data).decode("utf-8") for p in conv.parts if p.content_type.media_type == "text/plain")
     )
     for word in words:
         assert word in shown, (name, word, shown[:300])
@@ -168,9 +162,7 @@ def test_signed_content_of_smime_and_pgp_mime_is_sent() -> None:
 
 
 def test_bridge_convert_writes_the_pdu_and_reports(tmp_path: Path) -> None:
-    src = write(
-        tmp_path, "m.eml", mail("Motion at the door", attachments=[(photo(), "image/jpeg", "cam.jpg")])
-    )
+    src = write(tmp_path, "m.eml", mail("Motion at the door", attachments=[(photo(), "image/jpeg", "cam.jpg")]))
     out = tmp_path / "m.mms"
     run = subprocess.run(
         [str(BRIDGE), "convert", str(src), "-o", str(out), "--profile", "image-rich"],

@@ -1,0 +1,356 @@
+"""`JobStore` on SQLite: the embedded default (`store.url = "sqlite:///path"`).
+
+WAL journal with `synchronous=FULL`, so a committed transaction survives `kill -9` and power loss; one
+connection used from one dedicated thread (SQLite has one writer anyway), so the event loop never blocks on
+disk. `put` calls that arrive together share one transaction and one fsync (group commit); none returns before
+that commit. Every sqlite3 error is raised as `StoreError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bridge.adapters.store.base import NewJob
+from bridge.errors import StoreError
+from bridge.model import MSISDN, Job, JobState, Notify, StoredMessage
+
+_T = TypeVar("_T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    mail_from TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    envid TEXT,
+    ret_full INTEGER NOT NULL,
+    auto_submitted INTEGER NOT NULL,
+    subject TEXT,
+    raw BLOB NOT NULL,
+    mms BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+    recipient TEXT NOT NULL,
+    original_recipient TEXT,
+    notify TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    last_status TEXT,
+    last_error TEXT,
+    mmsc_id TEXT,
+    delay_notified INTEGER NOT NULL DEFAULT 0,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS jobs_message ON jobs (message_id);
+"""
+
+_JOB_COLUMNS = (
+    "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
+    "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified"
+)
+
+
+def _job(row: tuple[Any, ...]) -> Job:
+    return Job(
+        id=row[0],
+        message_id=row[1],
+        recipient=MSISDN(e164=row[2]),
+        original_recipient=row[3],
+        notify=frozenset(Notify(n) for n in row[4].split(",") if n),
+        state=JobState(row[5]),
+        attempts=row[6],
+        created_at=row[7],
+        expires_at=row[8],
+        next_attempt_at=row[9],
+        lease_until=row[10],
+        last_status=row[11],
+        last_error=row[12],
+        mmsc_id=row[13],
+        delay_notified=bool(row[14]),
+    )
+
+
+class SQLiteJobStore:
+    """See the module docstring. Create with `await SQLiteJobStore.open(path)`."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._db: sqlite3.Connection | None = None
+        self._pending: list[tuple[StoredMessage, Sequence[NewJob], asyncio.Future[None]]] = []
+        self._committer: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(cls, path: Path) -> SQLiteJobStore:
+        store = cls(path)
+        await store._run(store._connect)
+        return store
+
+    def _connect(self) -> None:
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA foreign_keys=ON")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite store {self._path}: {exc}") from exc
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        assert self._db is not None, "store is closed"
+        return self._db
+
+    # --- put, with group commit ------------------------------------------------------------------------
+
+    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((message, jobs, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        await future
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._run(self._insert, [(m, j) for m, j, _ in batch])
+            except StoreError as exc:
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+            else:
+                for _, _, fut in batch:
+                    if not fut.done():
+                        fut.set_result(None)
+
+    def _insert(self, batch: list[tuple[StoredMessage, Sequence[NewJob]]]) -> None:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for message, jobs in batch:
+                db.execute(
+                    "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject,"
+                    " raw, mms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        message.id,
+                        message.mail_from,
+                        message.received_at,
+                        message.envid,
+                        int(message.ret_full),
+                        int(message.auto_submitted),
+                        message.subject,
+                        message.raw,
+                        message.mms,
+                    ),
+                )
+                db.executemany(
+                    "INSERT INTO jobs (id, message_id, recipient, original_recipient, notify, state, created_at,"
+                    " expires_at, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    [
+                        (
+                            job.id,
+                            message.id,
+                            job.recipient.e164,
+                            job.original_recipient,
+                            ",".join(sorted(job.notify)),
+                            message.received_at,
+                            job.expires_at,
+                            message.received_at,
+                            message.received_at,
+                        )
+                        for job in jobs
+                    ],
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    # --- leasing and transitions ---------------------------------------------------------------------------
+
+    async def lease(self, *, owner: str, now: float, lease_s: float, limit: int) -> list[Job]:
+        return await self._run(self._lease, owner, now, lease_s, limit)
+
+    def _lease(self, owner: str, now: float, lease_s: float, limit: int) -> list[Job]:
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM jobs WHERE (state = 'queued' AND next_attempt_at <= ?)"
+                    " OR (state = 'leased' AND lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
+                    (now, now, limit),
+                )
+            ]
+            for job_id in ids:
+                db.execute(
+                    "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
+                    (owner, now + lease_s, now, job_id),
+                )
+            rows = [db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (i,)).fetchone() for i in ids]
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return [_job(r) for r in rows]
+
+    def _transition(self, job_id: str, owner: str, sql: str, args: tuple[Any, ...]) -> None:
+        # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses.
+        self.db.execute(
+            f"UPDATE jobs SET {sql} WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+            (*args, job_id, owner),
+        )
+
+    async def complete(self, job_id: str, *, owner: str, now: float, mmsc_id: str | None) -> None:
+        await self._run(
+            self._transition,
+            job_id,
+            owner,
+            "state = 'delivered', mmsc_id = ?, lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,"
+            " last_status = '2.0.0', last_error = NULL, updated_at = ?",
+            (mmsc_id, now),
+        )
+
+    async def retry(
+        self, job_id: str, *, owner: str, now: float, at: float, status: str, error: str, delay_notified: bool
+    ) -> None:
+        await self._run(
+            self._transition,
+            job_id,
+            owner,
+            "state = 'queued', next_attempt_at = ?, attempts = attempts + 1, last_status = ?, last_error = ?,"
+            " lease_owner = NULL, lease_until = NULL, delay_notified = ?, updated_at = ?",
+            (at, status, error, int(delay_notified), now),
+        )
+
+    async def _final(self, state: str, job_id: str, owner: str, now: float, status: str, error: str) -> None:
+        await self._run(
+            self._transition,
+            job_id,
+            owner,
+            f"state = '{state}', attempts = attempts + 1, last_status = ?, last_error = ?, lease_owner = NULL,"
+            " lease_until = NULL, updated_at = ?",
+            (status, error, now),
+        )
+
+    async def fail(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None:
+        await self._final("failed", job_id, owner, now, status, error)
+
+    async def expire(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None:
+        await self._final("expired", job_id, owner, now, status, error)
+
+    async def release(self, *, owner: str) -> int:
+        def run() -> int:
+            cur = self.db.execute(
+                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL"
+                " WHERE state = 'leased' AND lease_owner = ?",
+                (owner,),
+            )
+            return cur.rowcount
+
+        return await self._run(run)
+
+    async def requeue(self, job_id: str, *, now: float) -> bool:
+        def run() -> bool:
+            cur = self.db.execute(
+                "UPDATE jobs SET state = 'queued', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
+                " updated_at = ? WHERE id = ? AND state IN ('queued', 'leased')",
+                (now, now, job_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._run(run)
+
+    async def purge(self, job_id: str) -> bool:
+        def run() -> bool:
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                row = db.execute("SELECT message_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
+                if row is None:
+                    db.execute("ROLLBACK")
+                    return False
+                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+                if not db.execute("SELECT 1 FROM jobs WHERE message_id = ?", (row[0],)).fetchone():
+                    db.execute("DELETE FROM messages WHERE id = ?", (row[0],))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            return True
+
+        return await self._run(run)
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    async def get(self, job_id: str) -> Job | None:
+        def run() -> Job | None:
+            row = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            return _job(row) if row else None
+
+        return await self._run(run)
+
+    async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
+        def run() -> list[Job]:
+            if state is None:
+                rows = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at LIMIT ?", (limit,))
+            else:
+                rows = self.db.execute(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = ? ORDER BY created_at LIMIT ?",
+                    (state.value, limit),
+                )
+            return [_job(r) for r in rows]
+
+        return await self._run(run)
+
+    async def message(self, message_id: str) -> StoredMessage:
+        def run() -> StoredMessage:
+            row = self.db.execute(
+                "SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, raw, mms"
+                " FROM messages WHERE id = ?",
+                (message_id,),
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"no message {message_id}")
+            return StoredMessage(
+                id=row[0],
+                mail_from=row[1],
+                received_at=row[2],
+                envid=row[3],
+                ret_full=bool(row[4]),
+                auto_submitted=bool(row[5]),
+                subject=row[6],
+                raw=bytes(row[7]),
+                mms=bytes(row[8]),
+            )
+
+        return await self._run(run)
+
+    async def close(self) -> None:
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
+        if self._db is not None:
+            await self._run(self._db.close)
+            self._db = None
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,123 @@
+"""The pure decisions of delivery: given a job, what just happened to it and the time, what to do next.
+
+No I/O and no clock: `now` and the jitter's random draw are arguments, so every rule is a plain function test.
+Rules (DESIGN.md "Delivery semantics", RFC 3461/3464 for the reports):
+- delivered: done; a "delivered" DSN only when the sender asked (NOTIFY=SUCCESS or Return-Receipt-To);
+- permanent failure: failed now, with a "failed" DSN unless NOTIFY=NEVER;
+- temporary failure: retry with exponential backoff and jitter, never later than the expiry; past the
+  expiry: expired, DSN status 4.4.7; once, after `delay_warning_s`, a "delayed" DSN if NOTIFY allows it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bridge.model import Job, Notify
+
+
+class OutcomeKind(StrEnum):
+    DELIVERED = "delivered"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    kind: OutcomeKind
+    status: str
+    detail: str = ""
+    mmsc_id: str | None = None
+
+
+class ActionKind(StrEnum):
+    COMPLETE = "complete"
+    RETRY = "retry"
+    FAIL = "fail"
+    EXPIRE = "expire"
+
+
+class Report(StrEnum):
+    """Which DSN goes to the sender (RFC 3464 Action values)."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DELAYED = "delayed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    first_retry_s: float = 60.0
+    max_retry_s: float = 3600.0
+    #: each wait is multiplied by a factor drawn from [1 - jitter, 1 + jitter]
+    jitter: float = 0.2
+    #: a "delayed" DSN after this long without delivery; None: never
+    delay_warning_s: float | None = 4 * 3600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Action:
+    kind: ActionKind
+    status: str
+    detail: str
+    at: float | None = None
+    report: Report | None = None
+
+
+EXPIRED_STATUS = "4.4.7"
+
+
+def backoff_s(attempt: int, policy: RetryPolicy, draw: float) -> float:
+    """The wait before try number `attempt + 1`; `draw` is uniform in [0, 1)."""
+    base = min(policy.max_retry_s, policy.first_retry_s * 2.0 ** max(0, attempt - 1))
+    return base * (1 - policy.jitter + 2 * policy.jitter * draw)
+
+
+def expired(job: Job, now: float) -> Action | None:
+    """Before an attempt: a job past its expiry is not tried again."""
+    if now < job.expires_at:
+        return None
+    return Action(
+        kind=ActionKind.EXPIRE,
+        status=EXPIRED_STATUS,
+        detail=f"not delivered before the message expired ({job.last_error or 'no answer'})",
+        report=Report.FAILED if Notify.NEVER not in job.notify else None,
+    )
+
+
+def decide(job: Job, outcome: Outcome, *, now: float, policy: RetryPolicy, draw: float) -> Action:
+    if outcome.kind is OutcomeKind.DELIVERED:
+        return Action(
+            kind=ActionKind.COMPLETE,
+            status=outcome.status,
+            detail=outcome.detail,
+            report=Report.DELIVERED if Notify.SUCCESS in job.notify else None,
+        )
+    if outcome.kind is OutcomeKind.PERMANENT:
+        return Action(
+            kind=ActionKind.FAIL,
+            status=outcome.status,
+            detail=outcome.detail,
+            report=Report.FAILED if Notify.NEVER not in job.notify else None,
+        )
+    if now >= job.expires_at:
+        return Action(
+            kind=ActionKind.EXPIRE,
+            status=EXPIRED_STATUS,
+            detail=f"not delivered before the message expired: {outcome.detail}",
+            report=Report.FAILED if Notify.NEVER not in job.notify else None,
+        )
+    at = min(now + backoff_s(job.attempts + 1, policy, draw), job.expires_at)
+    warn = (
+        policy.delay_warning_s is not None
+        and not job.delay_notified
+        and Notify.DELAY in job.notify
+        and now - job.created_at >= policy.delay_warning_s
+    )
+    return Action(
+        kind=ActionKind.RETRY,
+        status=outcome.status,
+        detail=outcome.detail,
+        at=at,
+        report=Report.DELAYED if warn else None,
+    )
