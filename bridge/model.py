@@ -56,6 +56,14 @@ class Notify(StrEnum):
     NEVER = "NEVER"
 
 
+class Report(StrEnum):
+    """Which delivery status notification goes to the sender (RFC 3464 Action values)."""
+
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DELAYED = "delayed"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
     id: str
@@ -67,6 +75,8 @@ class Job:
     expires_at: float
     next_attempt_at: float
     notify: frozenset[Notify] = frozenset({Notify.FAILURE, Notify.DELAY})
+    #: the address of the RCPT command, and the ORCPT parameter (RFC 3461) when the client gave one
+    rcpt_to: str = ""
     original_recipient: str | None = None
     lease_until: float | None = None
     last_status: str | None = None

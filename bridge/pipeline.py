@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bridge.model import Job, Notify
+from bridge.model import Job, Notify, Report
 
 
 class OutcomeKind(StrEnum):
@@ -35,14 +35,6 @@ class ActionKind(StrEnum):
     RETRY = "retry"
     FAIL = "fail"
     EXPIRE = "expire"
-
-
-class Report(StrEnum):
-    """Which DSN goes to the sender (RFC 3464 Action values)."""
-
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    DELAYED = "delayed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,6 +24,8 @@ ALLOWED = {
     "bridge.errors": set(),
     "bridge.model": {"bridge.errors"},
     "bridge.codec": {"bridge.errors", "bridge.model", "bridge.codec"},
+    "bridge.convert": {"bridge.errors", "bridge.model", "bridge.codec", "bridge.convert"},
+    "bridge.pipeline": {"bridge.errors", "bridge.model"},
     "bridge.config": {"bridge.errors"},
 }
 

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.model import MSISDN, Job, JobState, Notify
+from bridge.model import MSISDN, Job, JobState, Notify, Report
 from bridge.pipeline import (
     ActionKind,
     Outcome,
     OutcomeKind,
-    Report,
     RetryPolicy,
     backoff_s,
     decide,

@@ -45,7 +45,8 @@ def jobs(i: int, n: int = 2) -> list[NewJob]:
             id=f"m{i}-{k}",
             recipient=MSISDN(e164=f"+1555123456{k}"),
             notify=frozenset({Notify.FAILURE}),
-            original_recipient=f"rfc822;1555123456{k}@mms.example.net",
+            rcpt_to=f"1555123456{k}@mms.example.net",
+            original_recipient=None,
             expires_at=1000.0 + 86400,
         )
         for k in range(n)

@@ -30,6 +30,7 @@ class NewJob:
     id: str
     recipient: MSISDN
     notify: frozenset[Notify]
+    rcpt_to: str
     original_recipient: str | None
     expires_at: float
 

@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
     message_id TEXT NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
     recipient TEXT NOT NULL,
+    rcpt_to TEXT NOT NULL,
     original_recipient TEXT,
     notify TEXT NOT NULL,
     state TEXT NOT NULL,
@@ -58,7 +59,7 @@ CREATE INDEX IF NOT EXISTS jobs_message ON jobs (message_id);
 
 _JOB_COLUMNS = (
     "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
-    "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified"
+    "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified, rcpt_to"
 )
 
 
@@ -79,6 +80,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         last_error=row[12],
         mmsc_id=row[13],
         delay_notified=bool(row[14]),
+        rcpt_to=row[15],
     )
 
 
@@ -164,13 +166,15 @@ class SQLiteJobStore:
                     ),
                 )
                 db.executemany(
-                    "INSERT INTO jobs (id, message_id, recipient, original_recipient, notify, state, created_at,"
-                    " expires_at, next_attempt_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                    "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state,"
+                    " created_at, expires_at, next_attempt_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
                     [
                         (
                             job.id,
                             message.id,
                             job.recipient.e164,
+                            job.rcpt_to,
                             job.original_recipient,
                             ",".join(sorted(job.notify)),
                             message.received_at,
