@@ -26,6 +26,15 @@ ALLOWED = {
     "bridge.codec": {"bridge.errors", "bridge.model", "bridge.codec"},
     "bridge.convert": {"bridge.errors", "bridge.model", "bridge.codec", "bridge.convert"},
     "bridge.pipeline": {"bridge.errors", "bridge.model"},
+    "bridge.worker": {
+        "bridge.errors",
+        "bridge.model",
+        "bridge.pipeline",
+        "bridge.convert.dsn",
+        "bridge.adapters.store.base",
+        "bridge.adapters.mail.base",
+        "bridge.adapters.mmsc.base",
+    },
     "bridge.config": {"bridge.errors"},
 }
 

@@ -1,0 +1,192 @@
+"""The delivery worker: lease jobs, hand each to its route, record what happened, tell the sender.
+
+It holds the one per-job catch-all of the bridge: whatever a route raises that is not one of our delivery
+errors becomes a temporary failure (status 4.3.0) and is logged, so one bad job never stops the others. The
+decisions themselves are `bridge.pipeline`'s. Reports go out before the final state is recorded: after a crash
+in between, the job is tried again (the route is idempotent) and the report may go twice, but is never lost.
+
+One log line per state change, with stable keys: `job= state= to= status= attempts= mmsc_id=`; phone numbers
+masked; no content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from bridge.adapters.mail.base import MailSender
+from bridge.adapters.mmsc.base import Route
+from bridge.adapters.store.base import JobStore
+from bridge.convert.dsn import RecipientStatus, build_dsn, is_report, may_report
+from bridge.errors import BridgeError, PermanentFailure, TemporaryFailure
+from bridge.model import Job, Report, StoredMessage
+from bridge.pipeline import Action, ActionKind, Outcome, OutcomeKind, RetryPolicy, decide, expired
+
+log = logging.getLogger("bridge.worker")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkerSettings:
+    owner: str
+    reporting_mta: str
+    lease_s: float = 300.0
+    batch: int = 20
+    poll_s: float = 1.0
+    concurrency: int = 8
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        route: Route,
+        mailer: MailSender,
+        settings: WorkerSettings,
+        clock: Callable[[], float] = time.time,
+        draw: Callable[[], float] = random.random,
+    ) -> None:
+        self.store = store
+        self.route = route
+        self.mailer = mailer
+        self.settings = settings
+        self.clock = clock
+        self.draw = draw
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """New work was queued: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                done = await self.run_once()
+            except BridgeError as exc:  # the store is down: wait and try again, never crash the process
+                log.error("worker=%s error=%r", self.settings.owner, exc)
+                done = 0
+            if done:
+                continue
+            self._wake.clear()
+            waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
+            await asyncio.wait(waiters, timeout=self.settings.poll_s, return_when=asyncio.FIRST_COMPLETED)
+            for w in waiters:
+                w.cancel()
+        await self.store.release(owner=self.settings.owner)
+
+    async def run_once(self) -> int:
+        jobs = await self.store.lease(
+            owner=self.settings.owner, now=self.clock(), lease_s=self.settings.lease_s, limit=self.settings.batch
+        )
+        if not jobs:
+            return 0
+        gate = asyncio.Semaphore(self.settings.concurrency)
+
+        async def one(job: Job) -> None:
+            async with gate:
+                await self.process(job)
+
+        await asyncio.gather(*(one(j) for j in jobs))
+        return len(jobs)
+
+    async def process(self, job: Job) -> None:
+        message = await self.store.message(job.message_id)
+        action = expired(job, self.clock())
+        if action is None:
+            outcome = await self._attempt(job, message)
+            action = decide(job, outcome, now=self.clock(), policy=self.settings.policy, draw=self.draw())
+        else:
+            outcome = None
+        if action.report is not None:
+            try:
+                await self._report(job, message, action)
+            except TemporaryFailure as exc:
+                # leave the job leased: when the lease runs out it is decided (and reported) again
+                log.warning("job=%s report=%s error=%r", job.id, action.report, exc)
+                return
+        await self._record(job, action, outcome)
+
+    async def _attempt(self, job: Job, message: StoredMessage) -> Outcome:
+        try:
+            mmsc_id = await self.route.deliver(job, message)
+        except PermanentFailure as exc:
+            return Outcome(kind=OutcomeKind.PERMANENT, status=exc.status, detail=exc.detail)
+        except TemporaryFailure as exc:
+            return Outcome(kind=OutcomeKind.TEMPORARY, status=exc.status, detail=exc.detail)
+        except Exception as exc:  # the per-job catch-all: a route bug must not stop the queue
+            log.exception("job=%s route=%s unexpected error", job.id, self.route.name)
+            return Outcome(kind=OutcomeKind.TEMPORARY, status="4.3.0", detail=f"internal error: {exc!r}")
+        return Outcome(kind=OutcomeKind.DELIVERED, status="2.0.0", detail="delivered", mmsc_id=mmsc_id)
+
+    async def _record(self, job: Job, action: Action, outcome: Outcome | None) -> None:
+        now, owner = self.clock(), self.settings.owner
+        if action.kind is ActionKind.COMPLETE:
+            mmsc_id = outcome.mmsc_id if outcome else None
+            await self.store.complete(job.id, owner=owner, now=now, mmsc_id=mmsc_id)
+            state = "delivered"
+        elif action.kind is ActionKind.RETRY:
+            assert action.at is not None
+            await self.store.retry(
+                job.id,
+                owner=owner,
+                now=now,
+                at=action.at,
+                status=action.status,
+                error=action.detail,
+                delay_notified=job.delay_notified or action.report is Report.DELAYED,
+            )
+            state = "retry"
+        elif action.kind is ActionKind.FAIL:
+            await self.store.fail(job.id, owner=owner, now=now, status=action.status, error=action.detail)
+            state = "failed"
+        else:
+            await self.store.expire(job.id, owner=owner, now=now, status=action.status, error=action.detail)
+            state = "expired"
+        log.info(
+            "job=%s state=%s to=%s status=%s attempts=%d mmsc_id=%s",
+            job.id,
+            state,
+            job.recipient.masked,
+            action.status,
+            job.attempts + 1,
+            outcome.mmsc_id if outcome and outcome.mmsc_id else "-",
+        )
+
+    async def _report(self, job: Job, message: StoredMessage, action: Action) -> None:
+        assert action.report is not None
+        if not may_report(
+            mail_from=message.mail_from, auto_submitted=message.auto_submitted, is_report=is_report(message.raw)
+        ):
+            return
+        now = datetime.fromtimestamp(self.clock(), UTC)
+        data = build_dsn(
+            report=action.report,
+            reporting_mta=self.settings.reporting_mta,
+            to=message.mail_from,
+            recipients=[
+                RecipientStatus(
+                    rcpt_to=job.rcpt_to or job.recipient.e164,
+                    original_recipient=job.original_recipient,
+                    status=action.status,
+                    diagnostic=action.detail or action.status,
+                    last_attempt=now,
+                    will_retry_until=(
+                        datetime.fromtimestamp(job.expires_at, UTC) if action.report is Report.DELAYED else None
+                    ),
+                )
+            ],
+            original=message.raw,
+            arrival=datetime.fromtimestamp(message.received_at, UTC),
+            envid=message.envid,
+            ret_full=message.ret_full,
+            subject=message.subject,
+            now=now,
+        )
+        await self.mailer.send(mail_from="", to=message.mail_from, data=data)
+        log.info("job=%s report=%s to_sender=yes status=%s", job.id, action.report, action.status)
