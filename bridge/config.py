@@ -77,15 +77,154 @@ class ConvertConfig:
             raise ConfigError(f"convert.max_slide_text_chars: at least 100, got {self.max_slide_text_chars}")
 
 
+DKIM_POLICIES = ("off", "verify", "require")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmtpConfig:
+    """The SMTP intake: where it listens, which mail it takes and from whom."""
+
+    host: str = "127.0.0.1"
+    port: int = 2525
+    hostname: str = "localhost"
+    domains: tuple[str, ...] = ("mms.localhost",)
+    default_region: str = "US"
+    max_message_bytes: int = 26_214_400
+    max_recipients: int = 50
+    allow_prefixes: tuple[str, ...] = ()
+    deny_prefixes: tuple[str, ...] = ()
+    tls_cert_file: str = ""
+    tls_key_file: str = ""
+    users_file: str = ""
+    require_auth: bool = False
+    allowed_senders: tuple[str, ...] = ()
+    dkim_verify_domains: tuple[str, ...] = ()
+    dkim_require_domains: tuple[str, ...] = ()
+    dns_nameservers: tuple[str, ...] = ()
+    dns_port: int = 53
+    dns_timeout_s: float = 5.0
+    rate_limit_per_minute: int = 60
+    spool_dir: str = "var/spool"
+    conversion_threads: int = 2
+    lmtp: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"smtp.port: 0..65535, got {self.port}")
+        if not self.domains:
+            raise ConfigError("smtp.domains: at least one domain the bridge answers for")
+        if self.max_message_bytes < 1024:
+            raise ConfigError(f"smtp.max_message_bytes: at least 1024, got {self.max_message_bytes}")
+        if self.max_recipients < 1:
+            raise ConfigError(f"smtp.max_recipients: at least 1, got {self.max_recipients}")
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            raise ConfigError("smtp.tls_cert_file: set together with smtp.tls_key_file")
+        if self.require_auth and not self.users_file:
+            raise ConfigError("smtp.require_auth: needs smtp.users_file")
+        if self.users_file and not self.tls_cert_file:
+            raise ConfigError("smtp.users_file: AUTH is offered only after STARTTLS, so set smtp.tls_cert_file")
+        if self.conversion_threads < 1:
+            raise ConfigError(f"smtp.conversion_threads: at least 1, got {self.conversion_threads}")
+        for key in ("allow_prefixes", "deny_prefixes"):
+            for prefix in getattr(self, key):
+                if not (prefix.startswith("+") and prefix[1:].isdigit()):
+                    raise ConfigError(f'smtp.{key}: E.164 prefixes like "+1555", got {prefix!r}')
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreConfig:
+    url: str = "sqlite:///var/bridge.db"
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith("sqlite:///"):
+            raise ConfigError(f"store.url: sqlite:///PATH (PostgreSQL comes later), got {self.url!r}")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.url.removeprefix("sqlite:///"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryConfig:
+    expiry_s: float = 172_800.0
+    first_retry_s: float = 60.0
+    max_retry_s: float = 3600.0
+    jitter: float = 0.2
+    delay_warning_s: float = 14_400.0
+    lease_s: float = 300.0
+    batch: int = 20
+    concurrency: int = 8
+    poll_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        for key in ("expiry_s", "first_retry_s", "max_retry_s", "lease_s", "poll_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"delivery.{key}: a positive number of seconds, got {getattr(self, key)}")
+        if not 0 <= self.jitter < 1:
+            raise ConfigError(f"delivery.jitter: 0 <= jitter < 1, got {self.jitter}")
+        if self.delay_warning_s < 0:
+            raise ConfigError(f"delivery.delay_warning_s: 0 (never) or seconds, got {self.delay_warning_s}")
+        if self.batch < 1 or self.concurrency < 1:
+            raise ConfigError("delivery.batch and delivery.concurrency: at least 1")
+
+
+ROUTE_KINDS = ("folder",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteConfig:
+    kind: str = "folder"
+    folder: str = "var/delivered"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ROUTE_KINDS:
+            raise ConfigError(f"route.kind: one of {', '.join(ROUTE_KINDS)}, got {self.kind!r}")
+
+
+REPORT_KINDS = ("outbox", "relay")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReportsConfig:
+    kind: str = "outbox"
+    outbox: str = "var/outbox"
+    relay_host: str = ""
+    relay_port: int = 25
+    relay_timeout_s: float = 30.0
+    relay_starttls: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in REPORT_KINDS:
+            raise ConfigError(f"reports.kind: one of {', '.join(REPORT_KINDS)}, got {self.kind!r}")
+        if self.kind == "relay" and not self.relay_host:
+            raise ConfigError('reports.relay_host: needed when reports.kind is "relay"')
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     log: LogConfig = LogConfig()
     decode: DecodeConfig = DecodeConfig()
     convert: ConvertConfig = ConvertConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    store: StoreConfig = StoreConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
+    route: RouteConfig = RouteConfig()
+    reports: ReportsConfig = ReportsConfig()
 
 
-Section = type[LogConfig] | type[DecodeConfig] | type[ConvertConfig]
-_SECTIONS: dict[str, Section] = {"log": LogConfig, "decode": DecodeConfig, "convert": ConvertConfig}
+Section = type[
+    LogConfig | DecodeConfig | ConvertConfig | SmtpConfig | StoreConfig | DeliveryConfig | RouteConfig | ReportsConfig
+]
+_SECTIONS: dict[str, Section] = {
+    "log": LogConfig,
+    "decode": DecodeConfig,
+    "convert": ConvertConfig,
+    "smtp": SmtpConfig,
+    "store": StoreConfig,
+    "delivery": DeliveryConfig,
+    "route": RouteConfig,
+    "reports": ReportsConfig,
+}
 
 
 def _build_section(name: str, cls: Section, raw: Any) -> Any:
@@ -99,8 +238,14 @@ def _build_section(name: str, cls: Section, raw: Any) -> Any:
             raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})")
         default = field.default
         expected = type(default)
+        if expected is tuple:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ConfigError(f"{name}.{key}: expected a list of strings, got {value!r}")
+            value = tuple(value)
+        elif expected is float and type(value) is int:
+            value = float(value)
         # bool is an int in Python; a config that says `max_input_bytes = true` is still wrong
-        if type(value) is not expected:
+        elif type(value) is not expected:
             raise ConfigError(f"{name}.{key}: expected {expected.__name__}, got {type(value).__name__} {value!r}")
         values[key] = value
     return cls(**values)
