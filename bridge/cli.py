@@ -9,9 +9,11 @@ Exit status: 0 success, 1 bad input (or a refused mail), 2 usage.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import string
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -352,6 +354,72 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from bridge.app import serve, setup_logging  # the server's dependencies load only for `serve`
+
+    config = load_config(args.config)
+    setup_logging(config.log.level)
+
+    def ready(port: int) -> None:
+        print(f"mms-bridge: SMTP on {config.smtp.host}:{port}, domains {', '.join(config.smtp.domains)}", flush=True)
+
+    asyncio.run(serve(config, on_ready=ready))
+    return 0
+
+
+def _cmd_queue(args: argparse.Namespace) -> int:
+    from bridge.adapters.store.sqlite import SQLiteJobStore
+    from bridge.model import JobState
+
+    config = load_config(args.config)
+
+    async def run() -> int:
+        store = await SQLiteJobStore.open(config.store.sqlite_path)
+        try:
+            if args.action == "ls":
+                state = JobState(args.state) if args.state else None
+                for job in await store.list(state=state, limit=args.limit):
+                    number = job.recipient.e164 if config.log.show_phone_numbers else job.recipient.masked
+                    print(f"{job.id}  {job.state:<9} {number:<16} attempts={job.attempts} {job.last_status or ''}")
+                return 0
+            if not args.id:
+                raise InputError(f"queue {args.action}: needs a job id")
+            if args.action == "show":
+                found = await store.get(args.id)
+                if found is None:
+                    raise InputError(f"queue show: no job {args.id}")
+                message = await store.message(found.message_id)
+                print(
+                    json.dumps(
+                        {
+                            "job": {k: _value(v) for k, v in vars_of(job).items()}
+                            | {"recipient": job.recipient.masked},
+                            "message": {
+                                "id": message.id,
+                                "mail_from": message.mail_from,
+                                "subject": message.subject,
+                                "raw_bytes": len(message.raw),
+                                "mms_bytes": len(message.mms),
+                            },
+                        },
+                        indent=2,
+                        default=str,
+                    )
+                )
+                return 0
+            if args.action == "retry":
+                ok = await store.requeue(args.id, now=time.time())
+                print(f"{args.id}: {'queued for a try now' if ok else 'not pending (final or unknown)'}")
+                return 0 if ok else 1
+            ok = await store.purge(args.id)
+            print(f"{args.id}: {'purged' if ok else 'unknown'}")
+            return 0 if ok else 1
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     path = args.config or Path("config.toml")
     load_config(path)
@@ -387,6 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--keep-signature", action="store_true", help="do not trim the '-- ' signature")
     conv.add_argument("--keep-quotes", action="store_true", help="do not trim quoted replies")
     conv.set_defaults(func=_cmd_convert)
+    srv = sub.add_parser("serve", help="run the SMTP intake and the delivery workers")
+    srv.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
+    srv.set_defaults(func=_cmd_serve)
+    q = sub.add_parser("queue", help="inspect and act on queued jobs: ls | show ID | retry ID | purge ID")
+    q.add_argument("action", choices=("ls", "show", "retry", "purge"))
+    q.add_argument("id", nargs="?")
+    q.add_argument("--state", choices=("queued", "leased", "delivered", "failed", "expired"))
+    q.add_argument("--limit", type=int, default=100)
+    q.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
+    q.set_defaults(func=_cmd_queue)
     chk = sub.add_parser("check-config", help="validate a configuration file and name each bad key")
     chk.add_argument("--config", type=Path, default=None, help="file to check (default: ./config.toml)")
     chk.set_defaults(func=_cmd_check_config)

@@ -1,0 +1,202 @@
+"""SMTP intake decisions, as aiosmtpd handler hooks that return the SMTP reply.
+
+MAIL: who may send (authenticated users, an allow-list of addresses and domains) and a per-sender rate limit
+(450 4.7.1). RCPT: `recipients.parse_recipient` (relaying refused, numbers to E.164), at most
+`max_recipients` (452 4.5.3). DATA: DKIM per sender-domain policy (dkimpy; 550 5.7.20 when required and
+missing), the verdict recorded in an `Authentication-Results` header; conversion to MMS in a bounded thread
+pool (554 with the converter's enhanced code and reason); the job committed durably, then and only then
+`250 2.0.0 queued as <id>`. A store failure is `451 4.3.0`, so the client tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bridge.adapters.smtp.dkim import DkimChecker
+from bridge.adapters.smtp.recipients import RecipientPolicy, Refusal, parse_recipient
+from bridge.adapters.store.base import JobStore, NewJob
+from bridge.codec.mms import encode_pdu
+from bridge.convert.compose import ConversionRefused, ConvertOptions, convert_mail, send_req
+from bridge.convert.profile import Profile
+from bridge.errors import StoreError
+from bridge.model import MSISDN, Notify, StoredMessage
+
+log = logging.getLogger("bridge.intake")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeSettings:
+    hostname: str
+    recipients: RecipientPolicy
+    max_recipients: int
+    require_auth: bool
+    allowed_senders: tuple[str, ...]
+    rate_limit_per_minute: int
+    expiry_s: float
+    profile: Profile
+    convert: ConvertOptions
+
+
+def _sender_allowed(sender: str, allowed: tuple[str, ...]) -> bool:
+    sender = sender.lower()
+    domain = "@" + sender.rpartition("@")[2]
+    return any(a.lower() in (sender, domain) for a in allowed)
+
+
+class IntakeHandler:
+    def __init__(
+        self,
+        *,
+        settings: IntakeSettings,
+        store: JobStore,
+        dkim: DkimChecker,
+        executor: ThreadPoolExecutor,
+        on_queued: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.dkim = dkim
+        self.executor = executor
+        self.on_queued = on_queued
+        self.clock = clock
+        self.shutting_down = False
+        #: DATA transactions between the end of data and the reply; shutdown waits for them
+        self.in_flight = 0
+        self._sent: dict[str, deque[float]] = defaultdict(deque)
+
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        extra = ["250-ENHANCEDSTATUSCODES", "250-PIPELINING", "250-DSN"]
+        return [responses[0], *extra, *responses[1:]]
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]) -> str:
+        if self.shutting_down:
+            return "421 4.3.2 Service shutting down, try again later"
+        s = self.settings
+        if s.require_auth and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        if address == "<>":
+            address = ""
+        if s.allowed_senders and not session.authenticated and not _sender_allowed(address, s.allowed_senders):
+            return f"550 5.7.1 <{address}> may not send through this gateway"
+        if s.rate_limit_per_minute and address:
+            now = self.clock()
+            sent = self._sent[address.lower()]
+            while sent and sent[0] <= now - 60:
+                sent.popleft()
+            if len(sent) >= s.rate_limit_per_minute:
+                return f"450 4.7.1 Too many mails from <{address}>, try again later"
+            sent.append(now)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        envelope.msisdns = []
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+        if self.shutting_down:
+            return "421 4.3.2 Service shutting down, try again later"
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return f"452 4.5.3 Too many recipients (at most {self.settings.max_recipients} per mail)"
+        result = parse_recipient(address, self.settings.recipients)
+        if isinstance(result, Refusal):
+            return result.reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        envelope.msisdns.append(result)
+        return f"250 2.1.5 Recipient OK ({result.masked})"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.in_flight += 1
+        try:
+            return await self._data(envelope)
+        finally:
+            self.in_flight -= 1
+
+    async def _data(self, envelope: Any) -> str:
+        started = self.clock()
+        path: Path = envelope.spool_path
+        raw = await asyncio.to_thread(path.read_bytes)
+        sender = envelope.mail_from or ""
+        verdict = await self.dkim.check(raw, sender)
+        if verdict.reject:
+            return "550 5.7.20 No valid DKIM signature for the sender's domain"
+        raw = f"Authentication-Results: {self.settings.hostname}; {verdict.header}\r\n".encode() + raw
+        dsn = envelope.dsn
+        notify_success = any("SUCCESS" in n for n, _ in dsn.recipients)
+        options = ConvertOptions(
+            trim_signature=self.settings.convert.trim_signature,
+            trim_quotes=self.settings.convert.trim_quotes,
+            max_slide_text_chars=self.settings.convert.max_slide_text_chars,
+            notify_success=notify_success,
+        )
+        loop = asyncio.get_running_loop()
+        msisdns: list[MSISDN] = envelope.msisdns
+        to = tuple(f"{m.e164}/TYPE=PLMN" for m in msisdns)
+        queue_id = secrets.token_hex(8)
+
+        def convert() -> tuple[bytes, Any]:
+            conv = convert_mail(raw, profile=self.settings.profile, options=options)
+            return encode_pdu(send_req(conv, transaction_id=queue_id, to=to)), conv
+
+        try:
+            mms, conv = await loop.run_in_executor(self.executor, convert)
+        except ConversionRefused as exc:
+            log.info("intake=refused status=%s reason=%r", exc.status, exc.reason)
+            return f"554 {exc.status} {exc.reason}"
+        now = self.clock()
+        message = StoredMessage(
+            id=queue_id,
+            mail_from=sender,
+            received_at=now,
+            raw=raw,
+            mms=mms,
+            envid=dsn.envid,
+            ret_full=dsn.ret == "FULL",
+            auto_submitted=conv.auto_submitted,
+            subject=conv.subject,
+        )
+        jobs = []
+        for i, (msisdn, rcpt) in enumerate(zip(msisdns, envelope.rcpt_tos, strict=True)):
+            notify_words, orcpt = dsn.recipients[i] if i < len(dsn.recipients) else (frozenset(), None)
+            notify = frozenset(Notify(n) for n in notify_words) or frozenset({Notify.FAILURE, Notify.DELAY})
+            if conv.delivery_report:
+                notify |= {Notify.SUCCESS}
+            if Notify.NEVER in notify:
+                notify = frozenset({Notify.NEVER})
+            jobs.append(
+                NewJob(
+                    id=f"{queue_id}-{i}",
+                    recipient=msisdn,
+                    notify=notify,
+                    rcpt_to=rcpt,
+                    original_recipient=orcpt,
+                    expires_at=now + self.settings.expiry_s,
+                )
+            )
+        try:
+            await self.store.put(message, jobs)
+        except StoreError as exc:
+            log.error("intake=store-failed error=%r", exc)
+            return "451 4.3.0 Temporary storage failure, try again later"
+        self.on_queued()
+        log.info(
+            "message=%s state=queued recipients=%d bytes=%d mms_bytes=%d ms=%d",
+            queue_id,
+            len(jobs),
+            envelope.spool_size,
+            len(mms),
+            (self.clock() - started) * 1000,
+        )
+        return f"250 2.0.0 queued as {queue_id}"

@@ -1,0 +1,227 @@
+"""The running bridge: the only place that picks concrete adapters from the configuration and runs them in one
+event loop — the store, the SMTP intake, the delivery worker — with SIGTERM/SIGINT giving a graceful drain:
+no new mail (421 4.3.2), transactions in flight finished, leases released, the store closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from bridge.adapters.mail.base import MailSender
+from bridge.adapters.mail.outbox import OutboxMailSender
+from bridge.adapters.mail.relay import RelayMailSender
+from bridge.adapters.mmsc.folder import FolderRoute
+from bridge.adapters.smtp.dkim import DkimChecker
+from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
+from bridge.adapters.smtp.recipients import RecipientPolicy
+from bridge.adapters.smtp.server import BridgeSMTP
+from bridge.adapters.store.sqlite import SQLiteJobStore
+from bridge.config import Config
+from bridge.convert.compose import ConvertOptions
+from bridge.convert.profile import profile_from
+from bridge.errors import ConfigError
+from bridge.pipeline import RetryPolicy
+from bridge.worker import Worker, WorkerSettings
+
+log = logging.getLogger("bridge")
+DRAIN_S = 30.0
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # aiosmtpd logs every command line, phone numbers included: keep only its warnings
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+
+
+def load_users(path: Path) -> dict[str, bytes]:
+    """`user:<bcrypt hash>` lines; blank lines and `#` comments skipped."""
+    users: dict[str, bytes] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"smtp.users_file: {path}: cannot be read ({exc.strerror})") from exc
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, hashed = line.partition(":")
+        if not sep or not hashed.startswith("$2"):
+            raise ConfigError(f"smtp.users_file: {path}:{n}: expected user:<bcrypt hash>")
+        users[user] = hashed.encode()
+    return users
+
+
+def make_authenticator(users: dict[str, bytes]) -> Callable[..., AuthResult]:
+    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        user = auth_data.login.decode("utf-8", "replace")
+        hashed = users.get(user)
+        ok = hashed is not None and bcrypt.checkpw(auth_data.password, hashed)
+        log.info("auth user=%s result=%s", user, "ok" if ok else "refused")
+        return AuthResult(success=ok, handled=False)
+
+    return authenticate
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"smtp.tls_cert_file: {cert} with {key}: {exc}") from exc
+    return ctx
+
+
+def make_mailer(config: Config) -> MailSender:
+    r = config.reports
+    if r.kind == "relay":
+        return RelayMailSender(
+            host=r.relay_host,
+            port=r.relay_port,
+            timeout_s=r.relay_timeout_s,
+            starttls=r.relay_starttls,
+            helo=config.smtp.hostname,
+        )
+    return OutboxMailSender(Path(r.outbox))
+
+
+class Bridge:
+    """Everything `bridge serve` runs. `start()` binds and starts; `stop()` drains and closes."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.stop_event = asyncio.Event()
+        self.port: int | None = None
+        self._server: asyncio.Server | None = None
+        self._worker_task: asyncio.Task[None] | None = None
+        self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
+
+    async def start(self) -> None:
+        c = self.config
+        self.store = await SQLiteJobStore.open(c.store.sqlite_path)
+        d = c.delivery
+        self.worker = Worker(
+            store=self.store,
+            route=FolderRoute(Path(c.route.folder)),
+            mailer=make_mailer(c),
+            settings=WorkerSettings(
+                owner=f"{c.smtp.hostname}:{os.getpid()}",
+                reporting_mta=c.smtp.hostname,
+                lease_s=d.lease_s,
+                batch=d.batch,
+                poll_s=d.poll_s,
+                concurrency=d.concurrency,
+                policy=RetryPolicy(
+                    first_retry_s=d.first_retry_s,
+                    max_retry_s=d.max_retry_s,
+                    jitter=d.jitter,
+                    delay_warning_s=d.delay_warning_s or None,
+                ),
+            ),
+        )
+        s, cv = c.smtp, c.convert
+        self.handler = IntakeHandler(
+            settings=IntakeSettings(
+                hostname=s.hostname,
+                recipients=RecipientPolicy(
+                    domains=frozenset(x.lower() for x in s.domains),
+                    default_region=s.default_region,
+                    allow_prefixes=s.allow_prefixes,
+                    deny_prefixes=s.deny_prefixes,
+                ),
+                max_recipients=s.max_recipients,
+                require_auth=s.require_auth,
+                allowed_senders=s.allowed_senders,
+                rate_limit_per_minute=s.rate_limit_per_minute,
+                expiry_s=d.expiry_s,
+                profile=profile_from(
+                    cv.profile,
+                    max_message_bytes=cv.max_message_bytes,
+                    max_image_width=cv.max_image_width,
+                    max_image_height=cv.max_image_height,
+                    max_image_pixels=cv.max_image_pixels,
+                ),
+                convert=ConvertOptions(
+                    trim_signature=cv.trim_signature,
+                    trim_quotes=cv.trim_quotes,
+                    max_slide_text_chars=cv.max_slide_text_chars,
+                ),
+            ),
+            store=self.store,
+            dkim=DkimChecker(
+                verify_domains=s.dkim_verify_domains,
+                require_domains=s.dkim_require_domains,
+                nameservers=s.dns_nameservers,
+                port=s.dns_port,
+                timeout_s=s.dns_timeout_s,
+            ),
+            executor=self._executor,
+            on_queued=self.worker.wake,
+        )
+        tls = tls_context(s.tls_cert_file, s.tls_key_file) if s.tls_cert_file else None
+        authenticator = make_authenticator(load_users(Path(s.users_file))) if s.users_file else None
+        spool = Path(s.spool_dir)
+
+        def factory() -> BridgeSMTP:
+            return BridgeSMTP(
+                self.handler,
+                spool_dir=spool,
+                data_size_limit=s.max_message_bytes,
+                enable_SMTPUTF8=True,
+                decode_data=False,
+                hostname=s.hostname,
+                ident="mms-bridge",
+                tls_context=tls,
+                require_starttls=False,
+                authenticator=authenticator,
+                auth_required=s.require_auth,
+                auth_require_tls=True,
+                auth_exclude_mechanism=["CRAM-MD5"] if authenticator else None,
+            )
+
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(factory, host=s.host, port=s.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
+        log.info("smtp listening on %s:%d", s.host, self.port)
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        self.handler.shutting_down = True
+        if self._server is not None:
+            self._server.close()
+        deadline = asyncio.get_running_loop().time() + DRAIN_S
+        while self.handler.in_flight and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+        if self._worker_task is not None:
+            await self._worker_task
+        # conversions in flight finish; their mails are committed or refused before we close the store
+        await asyncio.to_thread(self._executor.shutdown, True)
+        await asyncio.sleep(0)
+        await self.store.close()
+
+
+async def serve(config: Config, *, on_ready: Callable[[int], None] | None = None) -> None:
+    bridge = Bridge(config)
+    await bridge.start()
+    assert bridge.port is not None
+    if on_ready is not None:
+        on_ready(bridge.port)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, bridge.stop_event.set)
+    await bridge.stop_event.wait()
+    log.info("shutting down: no new mail, finishing what is in flight")
+    await bridge.stop()
