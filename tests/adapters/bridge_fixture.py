@@ -1,0 +1,49 @@
+"""A whole bridge in the test's event loop, on 127.0.0.1 port 0, with its files in a temporary folder."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from bridge.app import Bridge
+from bridge.config import (
+    Config,
+    DeliveryConfig,
+    ReportsConfig,
+    RouteConfig,
+    SmtpConfig,
+    StoreConfig,
+)
+
+DOMAIN = "mms.example.net"
+
+
+def bridge_config(tmp: Path, **smtp: Any) -> Config:
+    base = SmtpConfig(
+        host="127.0.0.1",
+        port=0,
+        hostname="bridge.test",
+        domains=(DOMAIN,),
+        spool_dir=str(tmp / "spool"),
+        rate_limit_per_minute=0,
+    )
+    return Config(
+        smtp=dataclasses.replace(base, **smtp),
+        store=StoreConfig(url=f"sqlite:///{tmp / 'bridge.db'}"),
+        delivery=DeliveryConfig(poll_s=0.05, first_retry_s=0.2, max_retry_s=1.0, delay_warning_s=0),
+        route=RouteConfig(folder=str(tmp / "delivered")),
+        reports=ReportsConfig(outbox=str(tmp / "outbox")),
+    )
+
+
+@asynccontextmanager
+async def running(config: Config) -> AsyncIterator[Bridge]:
+    bridge = Bridge(config)
+    await bridge.start()
+    try:
+        yield bridge
+    finally:
+        await bridge.stop()
