@@ -131,10 +131,24 @@ def _run(pcap: bytes, extra: Sequence[str] = ()) -> list[tuple[ET.Element, str]]
             check=True,
             timeout=300,
         ).stdout
-    # tshark copies control characters of decoded text into PDML, which XML forbids
-    pdml = re.sub(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&#x?0*(?:[0-8bcef]|1[0-9a-f]);", b"?", pdml)
-    root = ET.fromstring(pdml)
+    root = ET.fromstring(_xml_safe(pdml))
     return [(packet, "") for packet in root.findall("packet")]
+
+
+_INVALID_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_CHAR_REF = re.compile(r"&#(x[0-9a-fA-F]+|[0-9]+);")
+
+
+def _xml_safe(pdml: bytes) -> str:
+    """tshark copies whatever the decoded text holds into PDML (control characters, invalid UTF-8, references
+    to characters XML forbids); replace those so the document parses."""
+
+    def ref(m: re.Match[str]) -> str:
+        code = int(m.group(1)[1:], 16) if m.group(1)[0] == "x" else int(m.group(1))
+        return "?" if _INVALID_XML.match(chr(code)) or 0xD800 <= code <= 0xDFFF else m.group(0)
+
+    text = pdml.decode("utf-8", "replace")
+    return _CHAR_REF.sub(ref, _INVALID_XML.sub("?", text))
 
 
 def _collect(packet: ET.Element, out: Dissection) -> None:

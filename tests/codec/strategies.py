@@ -59,11 +59,13 @@ smil = st.lists(st.builds(Slide, image=opt_file, text=opt_file, audio=opt_file),
 @st.composite
 def body_part(draw: st.DrawFn) -> BodyPart:
     content_type = draw(part_content_types)
-    # Wireshark parses SMIL as XML: give SMIL parts a real document, other parts any bytes
+    # Wireshark parses SMIL as XML: give SMIL parts a real document. Other parts get any bytes after a fixed
+    # first octet: Wireshark's heuristic MMSE dissector claims part data that starts with 0x8C (an MMS
+    # message type) and reports the part as a malformed PDU.
     is_smil = content_type.media_type == "application/smil"
     return BodyPart(
         content_type=content_type,
-        data=draw(smil if is_smil else st.binary(min_size=1, max_size=300)),
+        data=draw(smil if is_smil else st.binary(max_size=300).map(lambda b: b"\x00" + b)),
         content_id=draw(st.one_of(st.none(), ascii_text.map(lambda t: f"<{t}>"))),
         content_location=draw(st.one_of(st.none(), ascii_text)),
     )
