@@ -16,18 +16,21 @@ class RelayMailSender:
         self.helo = helo
 
     async def send(self, *, mail_from: str, to: str, data: bytes) -> None:
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            timeout=self.timeout_s,
+            start_tls=self.starttls,
+            local_hostname=self.helo,
+        )
         try:
-            await aiosmtplib.send(
-                data,
-                sender=mail_from,
-                recipients=[to],
-                hostname=self.host,
-                port=self.port,
-                timeout=self.timeout_s,
-                start_tls=self.starttls,
-                local_hostname=self.helo,
-            )
-        except aiosmtplib.SMTPException as exc:
+            await client.connect()
+            try:
+                # reports go from the null sender (RFC 3464 2.3.1), which aiosmtplib.send() will not take
+                errors, _ = await client.sendmail(mail_from, [to], data)
+            finally:
+                await client.quit()
+        except (aiosmtplib.SMTPException, OSError) as exc:
             raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}", "4.4.1") from exc
-        except OSError as exc:
-            raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}", "4.4.1") from exc
+        if errors:
+            raise TemporaryFailure(f"relay {self.host}:{self.port} refused {to}: {errors}", "4.4.1")
