@@ -179,6 +179,13 @@ class _Builder:
     def build(self) -> Conversion:
         ex = self.ex
         text = "\n\n".join(t for t in ex.texts if t.strip())
+        # Text beyond the budget can never be sent, and slides cost octets of their own (SMIL, part headers):
+        # cutting it to 60 % of the budget first keeps a 10 MB text mail cheap to fit.
+        limit = self.profile.max_message_bytes * 6 // 10
+        if len(text.encode()) > limit:
+            text = text.encode()[:limit].decode("utf-8", "ignore") + " […]"
+            if "the text was shortened" not in self.warnings:
+                self.warnings.append("the text was shortened")
         text = trim(text, signature=self.options.trim_signature, quotes=self.options.trim_quotes)
         pictures = self._pictures()
         media = self._media()
@@ -473,7 +480,7 @@ def convert_mail(
     raw: bytes, *, profile: Profile = DEFAULT_PROFILE, options: ConvertOptions = ConvertOptions()
 ) -> Conversion:
     """The MMS made of `raw` (one RFC 5322 message) for a route with `profile`, or `ConversionRefused`."""
-    return _Builder(extract(raw), profile, options).build()
+    return _Builder(extract(raw, text_limit=profile.max_message_bytes), profile, options).build()
 
 
 __all__ = [

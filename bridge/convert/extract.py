@@ -128,11 +128,12 @@ _SKIPPED_TYPES = frozenset(
 )
 
 
-def extract(raw: bytes) -> Extracted:
+def extract(raw: bytes, *, text_limit: int | None = None) -> Extracted:
+    """What `raw` says. Text beyond `text_limit` octets can never be sent, so it is not decoded at all."""
     tree = parse_mail(raw)
     ex = Extracted()
     _headers(tree, ex)
-    _Walker(ex).walk(tree, depth=0)
+    _Walker(ex, text_limit).walk(tree, depth=0)
     return ex
 
 
@@ -204,8 +205,9 @@ def _describe(part: MimePart, media_type: str | None = None) -> str:
 
 
 class _Walker:
-    def __init__(self, ex: Extracted) -> None:
+    def __init__(self, ex: Extracted, text_limit: int | None = None) -> None:
         self.ex = ex
+        self.text_left = text_limit if text_limit is not None else 1 << 62
         self.cids: dict[str, MimePart] = {}
         self.used: set[int] = set()
         self._last_was_image = False
@@ -336,10 +338,22 @@ class _Walker:
                     self.ex.dropped.append(name)
             kept += data[last:]
             data = bytes(kept)
+        data = self._within_budget(data, part.charset)
         text = decode_bytes(data, part.charset, self.ex.warnings, f"text part {_file_name(part) or 'body'}")
         text = tidy(text)
         if text:
             self.ex.texts.append(text)
+
+    def _within_budget(self, data: bytes, charset: str | None) -> bytes:
+        """At most what is left of the text budget, cut at a line end (ASCII-compatible charsets only)."""
+        if len(data) <= self.text_left or (charset or "").lower().startswith(("utf-16", "utf-32")):
+            self.text_left -= min(len(data), self.text_left)
+            return data
+        cut = data.rfind(b"\n", 0, self.text_left)
+        data = data[: cut if cut > 0 else self.text_left]
+        self.text_left = 0
+        self.ex.warnings.append("the text was shortened")
+        return data
 
     def _html(self, part: MimePart) -> None:
         ht = html_to_text(self._text_of(part))

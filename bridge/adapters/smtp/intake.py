@@ -18,7 +18,6 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from bridge.adapters.smtp.dkim import DkimChecker
@@ -72,6 +71,8 @@ class IntakeHandler:
         self.shutting_down = False
         #: DATA transactions between the end of data and the reply; shutdown waits for them
         self.in_flight = 0
+        # mails read, converted and committed at once: each holds its whole text in memory
+        self._gate = asyncio.Semaphore(max(1, executor._max_workers))
         self._sent: dict[str, deque[float]] = defaultdict(deque)
 
     async def handle_EHLO(
@@ -126,8 +127,32 @@ class IntakeHandler:
 
     async def _data(self, envelope: Any) -> str:
         started = self.clock()
-        path: Path = envelope.spool_path
-        raw = await asyncio.to_thread(path.read_bytes)
+        async with self._gate:  # reading and converting hold the whole mail; committing does not need the gate
+            prepared = await self._prepare(envelope)
+        if isinstance(prepared, str):
+            return prepared
+        message, jobs = prepared
+        try:
+            await self.store.put(message, jobs)
+        except StoreError as exc:
+            log.error("intake=store-failed error=%r", exc)
+            return "451 4.3.0 Temporary storage failure, try again later"
+        self.on_queued()
+        log.info(
+            "message=%s state=queued recipients=%d bytes=%d mms_bytes=%d ms=%d",
+            message.id,
+            len(jobs),
+            envelope.spool_size,
+            len(message.mms),
+            (self.clock() - started) * 1000,
+        )
+        return f"250 2.0.0 queued as {message.id}"
+
+    async def _prepare(self, envelope: Any) -> str | tuple[StoredMessage, list[NewJob]]:
+        """The stored message and its jobs, or the reply that refuses the mail."""
+        raw = (
+            envelope.content if envelope.spool_path is None else await asyncio.to_thread(envelope.spool_path.read_bytes)
+        )
         sender = envelope.mail_from or ""
         verdict = await self.dkim.check(raw, sender)
         if verdict.reject:
@@ -185,18 +210,4 @@ class IntakeHandler:
                     expires_at=now + self.settings.expiry_s,
                 )
             )
-        try:
-            await self.store.put(message, jobs)
-        except StoreError as exc:
-            log.error("intake=store-failed error=%r", exc)
-            return "451 4.3.0 Temporary storage failure, try again later"
-        self.on_queued()
-        log.info(
-            "message=%s state=queued recipients=%d bytes=%d mms_bytes=%d ms=%d",
-            queue_id,
-            len(jobs),
-            envelope.spool_size,
-            len(mms),
-            (self.clock() - started) * 1000,
-        )
-        return f"250 2.0.0 queued as {queue_id}"
+        return message, jobs

@@ -20,6 +20,8 @@ from aiosmtpd.smtp import SMTP, Envelope
 #: RFC 5321 4.5.3.1.6: a line is at most 1000 octets with its CRLF
 MAX_LINE = 1000
 CHUNK = 256 * 1024
+#: a message up to this size stays in memory; a larger one is streamed to the spool folder
+SPOOL_AFTER = 256 * 1024
 _END = b"\r\n.\r\n"
 
 
@@ -68,6 +70,7 @@ class BridgeEnvelope(Envelope):
         self.msisdns: list[Any] = []
         self.spool_path: Path | None = None
         self.spool_size = 0
+        self.content: bytes | None = None
 
 
 class BridgeSMTP(SMTP):
@@ -130,10 +133,9 @@ class BridgeSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        self.spool_dir.mkdir(parents=True, exist_ok=True)
         path = self.spool_dir / f"{secrets.token_hex(12)}.eml"
         try:
-            problem, size = await self._receive_data(path)
+            problem, size, content = await self._receive_data(path)
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -142,7 +144,8 @@ class BridgeSMTP(SMTP):
             self._set_post_data_state()  # type: ignore[no-untyped-call]
             await self.push(problem)
             return
-        envelope.spool_path = path
+        envelope.spool_path = None if content is not None else path
+        envelope.content = content
         envelope.spool_size = size
         try:
             status = await self._call_handler_hook("DATA")
@@ -151,10 +154,12 @@ class BridgeSMTP(SMTP):
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push(status)
 
-    async def _receive_data(self, path: Path) -> tuple[str | None, int]:
-        """Read until CRLF.CRLF into `path`; (an error reply or None, octets of the message)."""
+    async def _receive_data(self, path: Path) -> tuple[str | None, int, bytes | None]:
+        """Read until CRLF.CRLF; (an error reply or None, octets of the message, the message if it stayed in
+        memory). A message over SPOOL_AFTER octets goes on to `path` instead of memory."""
         limit = self.data_size_limit
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        fd: int | None = None
+        held = bytearray()
         # `buf` always starts at a line start and holds a virtual CRLF before the first line, so that a
         # terminator or a stuffed dot is found by one search however the chunks fall.
         buf = bytearray(b"\r\n")
@@ -185,11 +190,19 @@ class BridgeSMTP(SMTP):
                     size += len(out)
                     if limit and size > limit:
                         problem = f"552 5.3.4 Message too big: over {limit} octets"
+                    elif fd is None and size <= SPOOL_AFTER:
+                        held += out
                     else:
+                        if fd is None:
+                            self.spool_dir.mkdir(parents=True, exist_ok=True)
+                            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                            out = bytes(held) + out
+                            held.clear()
                         view = memoryview(out)
                         while view:
                             view = view[os.write(fd, view) :]
                 if end >= 0:
-                    return problem, size
+                    return problem, size, (bytes(held) if fd is None else None)
         finally:
-            os.close(fd)
+            if fd is not None:
+                os.close(fd)

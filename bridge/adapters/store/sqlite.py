@@ -1,6 +1,8 @@
 """`JobStore` on SQLite: the embedded default (`store.url = "sqlite:///path"`).
 
-WAL journal with `synchronous=FULL`, so a committed transaction survives `kill -9` and power loss; one
+WAL journal. `put` commits with `synchronous=FULL`, so an accepted mail survives `kill -9` and power loss;
+the worker's transitions commit with `synchronous=NORMAL` (durable across a process crash, and after a power
+loss at worst a job is delivered again, which routes make idempotent), which saves an fsync per job. One
 connection used from one dedicated thread (SQLite has one writer anyway), so the event loop never blocks on
 disk. `put` calls that arrive together share one transaction and one fsync (group commit); none returns before
 that commit. Every sqlite3 error is raised as `StoreError`.
@@ -104,7 +106,7 @@ class SQLiteJobStore:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
+        db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
@@ -147,6 +149,7 @@ class SQLiteJobStore:
 
     def _insert(self, batch: list[tuple[StoredMessage, Sequence[NewJob]]]) -> None:
         db = self.db
+        db.execute("PRAGMA synchronous=FULL")
         db.execute("BEGIN IMMEDIATE")
         try:
             for message, jobs in batch:
@@ -189,6 +192,8 @@ class SQLiteJobStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        finally:
+            db.execute("PRAGMA synchronous=NORMAL")
 
     # --- leasing and transitions ---------------------------------------------------------------------------
 

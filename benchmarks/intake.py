@@ -1,0 +1,161 @@
+"""Intake benchmark: `smtp-source` (Postfix's load generator, its daemon never started) against the bridge's
+`bridge serve` and against a stock aiosmtpd server whose handler does nothing, both pinned to one core, in
+the same run; ratios are bridge / stock (issue 4).
+
+- 2 KB text mails, 20 concurrent sessions, each accepted with conversion and a durable commit: target >= 0.6x
+  the no-op handler's rate;
+- 1 MB and 5 MB mails: target >= 100 MB/s accepted on one core and >= 6x the no-op handler;
+- 50 concurrent 10 MB mails: peak memory of the whole bridge process (VmHWM) <= 300 MB.
+
+Run: `python benchmarks/intake.py` (the README's benchmark command installs Debian's postfix for
+smtp-source without starting it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+BRIDGE = Path(sys.executable).with_name("bridge")
+SERVER_CPU = "0"
+LOAD_CPU = "1" if (os.cpu_count() or 1) > 1 else "0"
+
+STOCK = """
+import asyncio, sys
+from aiosmtpd.smtp import SMTP
+
+class Nothing:
+    async def handle_DATA(self, server, session, envelope):
+        return "250 OK"
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: SMTP(Nothing(), data_size_limit=60_000_000, decode_data=False), "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.Event().wait()
+
+asyncio.run(main())
+"""
+
+CONFIG = """
+[log]
+level = "warning"
+[smtp]
+host = "127.0.0.1"
+port = 0
+domains = ["mms.example.net"]
+rate_limit_per_minute = 0
+max_message_bytes = 60000000
+spool_dir = "{tmp}/spool"
+[store]
+url = "sqlite:///{tmp}/bridge.db"
+[route]
+folder = "{tmp}/delivered"
+[reports]
+outbox = "{tmp}/outbox"
+"""
+
+
+class Server:
+    def __init__(self, args: list[str]) -> None:
+        self.proc = subprocess.Popen(["taskset", "-c", SERVER_CPU, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        self.port = int(line.split(":")[-1].split(",")[0]) if "SMTP on" in line else int(line)
+
+    def peak_mib(self) -> float:
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM:")) / 1024
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(60)
+
+
+def smtp_source(port: int, *, size: int, mails: int, sessions: int) -> float:
+    """Seconds for smtp-source to send `mails` mails of `size` octets over `sessions` sessions."""
+    tool = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
+    start = time.perf_counter()
+    subprocess.run(
+        ["taskset", "-c", LOAD_CPU, tool, "-s", str(sessions), "-m", str(mails), "-l", str(size), "-d",
+         "-f", "camera@example.org", "-t", "15551234567@mms.example.net", f"127.0.0.1:{port}"],
+        check=True, capture_output=True, timeout=900,
+    )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--small", type=int, default=2000, help="number of 2 KB mails")
+    args = ap.parse_args()
+    r: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Path(tmp) / "bridge.toml"
+        config.write_text(CONFIG.format(tmp=tmp))
+        bridge = Server([str(BRIDGE), "serve", "--config", str(config)])
+        stock = Server([sys.executable, "-c", STOCK])
+        try:
+            for label, size, mails, sessions in (
+                ("2kb", 2048, args.small, 20),
+                ("1mb", 1 << 20, 100, 4),
+                ("5mb", 5 << 20, 30, 4),
+            ):
+                t_stock = smtp_source(stock.port, size=size, mails=mails, sessions=sessions)
+                t_bridge = smtp_source(bridge.port, size=size, mails=mails, sessions=sessions)
+                r[label] = {
+                    "mails": mails,
+                    "sessions": sessions,
+                    "bridge_mails_per_s": mails / t_bridge,
+                    "stock_mails_per_s": mails / t_stock,
+                    "bridge_mb_per_s": mails * size / t_bridge / 1e6,
+                    "stock_mb_per_s": mails * size / t_stock / 1e6,
+                    "ratio": t_stock / t_bridge,
+                }
+        finally:
+            stock.stop()
+            bridge.stop()
+        memory_dir = Path(tmp) / "memory"
+        memory_dir.mkdir()
+        (memory_dir / "bridge.toml").write_text(CONFIG.format(tmp=memory_dir))
+        bridge = Server([str(BRIDGE), "serve", "--config", str(memory_dir / "bridge.toml")])
+        try:
+            smtp_source(bridge.port, size=10 << 20, mails=50, sessions=50)
+            r["memory_50x10mb_peak_mib"] = bridge.peak_mib()
+        finally:
+            bridge.stop()
+    r["targets_met"] = {
+        "2 KB: >= 0.6x the no-op handler": r["2kb"]["ratio"] >= 0.6,
+        "1 MB: >= 100 MB/s": r["1mb"]["bridge_mb_per_s"] >= 100,
+        "5 MB: >= 100 MB/s": r["5mb"]["bridge_mb_per_s"] >= 100,
+        "1 MB: >= 6x the no-op handler": r["1mb"]["ratio"] >= 6,
+        "5 MB: >= 6x the no-op handler": r["5mb"]["ratio"] >= 6,
+        "50 x 10 MB: peak <= 300 MB": r["memory_50x10mb_peak_mib"] <= 300,
+    }
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return
+    for label in ("2kb", "1mb", "5mb"):
+        x = r[label]
+        print(
+            f"{label:>4}: bridge {x['bridge_mails_per_s']:8.1f} mails/s {x['bridge_mb_per_s']:7.1f} MB/s | "
+            f"stock no-op {x['stock_mails_per_s']:8.1f} mails/s {x['stock_mb_per_s']:7.1f} MB/s | "
+            f"ratio {x['ratio']:.2f}"
+        )
+    print(f"50 concurrent 10 MB mails: peak {r['memory_50x10mb_peak_mib']:.0f} MiB for the whole bridge process")
+    for name, ok in r["targets_met"].items():
+        print(f"  target {name}: {'met' if ok else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
