@@ -25,7 +25,7 @@ from bridge.adapters.mmsc.folder import FolderRoute
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
 from bridge.adapters.smtp.recipients import RecipientPolicy
-from bridge.adapters.smtp.server import BridgeSMTP
+from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.config import Config
 from bridge.convert.compose import ConvertOptions
@@ -174,8 +174,10 @@ class Bridge:
         authenticator = make_authenticator(load_users(Path(s.users_file))) if s.users_file else None
         spool = Path(s.spool_dir)
 
+        protocol = BridgeLMTP if s.lmtp else BridgeSMTP
+
         def factory() -> BridgeSMTP:
-            return BridgeSMTP(
+            return protocol(
                 self.handler,
                 spool_dir=spool,
                 data_size_limit=s.max_message_bytes,

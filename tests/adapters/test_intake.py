@@ -320,3 +320,43 @@ def test_swaks_sends_a_photo_mail(tmp_path: Path) -> None:
         assert job.recipient.e164 == "+15551234567"
 
     run_with(tmp_path, body)
+
+
+def test_lmtp_mode_answers_lhlo_and_once_per_recipient_after_data(tmp_path: Path) -> None:
+    import smtplib
+    import socket
+
+    def lines(sock: socket.socket, count: int) -> list[bytes]:
+        data = b""
+        while data.count(b"\r\n") < count:
+            data += sock.recv(4096)
+        return data.split(b"\r\n")[:count]
+
+    async def body(bridge: Bridge, port: int) -> None:
+        def with_smtplib() -> dict[str, tuple[int, bytes]]:
+            with smtplib.LMTP("127.0.0.1", port) as lmtp:
+                assert lmtp.docmd("HELO", "client.test")[0] == 500  # LMTP has no HELO/EHLO
+                lmtp.ehlo("client.test")  # smtplib's LMTP sends LHLO
+                assert lmtp.has_extn("enhancedstatuscodes") and lmtp.has_extn("dsn")
+                return lmtp.sendmail(SENDER, [f"15551234567@{DOMAIN}"], mail("lmtp"))
+
+        def two_recipients() -> list[bytes]:
+            # smtplib reads one reply after DATA; LMTP gives one per recipient, so this client reads them
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                script = (
+                    f"LHLO client.test\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<15551234567@{DOMAIN}>\r\n"
+                    f"RCPT TO:<15551234568@{DOMAIN}>\r\nDATA\r\n"
+                ).encode()
+                sock.sendall(script)
+                head = b""
+                while b"354 " not in head:
+                    head += sock.recv(4096)
+                sock.sendall(b"Subject: two\r\n\r\nhello\r\n.\r\n")
+                return lines(sock, 2)
+
+        assert await asyncio.to_thread(with_smtplib) == {}
+        replies = await asyncio.to_thread(two_recipients)
+        assert all(r.startswith(b"250 2.0.0 queued as") for r in replies) and len(replies) == 2
+        assert len(await bridge.store.list()) == 3
+
+    run_with(tmp_path, body, lmtp=True)

@@ -69,7 +69,7 @@ class IntakeHandler:
         self.on_queued = on_queued
         self.clock = clock
         self.shutting_down = False
-        #: DATA transactions between the end of data and the reply; shutdown waits for them
+        #: DATA transactions between the 354 and the reply (counted by the protocol); shutdown waits for them
         self.in_flight = 0
         # mails read, converted and committed at once: each holds its whole text in memory
         self._gate = asyncio.Semaphore(max(1, executor._max_workers))
@@ -119,11 +119,7 @@ class IntakeHandler:
         return f"250 2.1.5 Recipient OK ({result.masked})"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.in_flight += 1
-        try:
-            return await self._data(envelope)
-        finally:
-            self.in_flight -= 1
+        return await self._data(envelope)
 
     async def _data(self, envelope: Any) -> str:
         started = self.clock()

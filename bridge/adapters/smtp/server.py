@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import SMTP, Envelope, syntax
 
 #: RFC 5321 4.5.3.1.6: a line is at most 1000 octets with its CRLF
 MAX_LINE = 1000
@@ -133,6 +133,14 @@ class BridgeSMTP(SMTP):
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        # from here on the transaction counts as in flight: a graceful shutdown lets it finish
+        self.event_handler.in_flight += 1
+        try:
+            await self._data_transaction(envelope)
+        finally:
+            self.event_handler.in_flight -= 1
+
+    async def _data_transaction(self, envelope: BridgeEnvelope) -> None:
         path = self.spool_dir / f"{secrets.token_hex(12)}.eml"
         try:
             problem, size, content = await self._receive_data(path)
@@ -206,3 +214,35 @@ class BridgeSMTP(SMTP):
         finally:
             if fd is not None:
                 os.close(fd)
+
+
+class BridgeLMTP(BridgeSMTP):
+    """LMTP (RFC 2033) for running behind Postfix or Dovecot: LHLO instead of EHLO, and after DATA one reply
+    per accepted recipient (the handler's single verdict applies to each, as one message is one commit)."""
+
+    show_smtp_greeting = False
+
+    @syntax("LHLO hostname")
+    async def smtp_LHLO(self, arg: str) -> None:
+        await super().smtp_EHLO(arg)
+
+    async def smtp_HELO(self, arg: str) -> None:
+        await self.push('500 5.5.1 Error: command "HELO" not recognized')
+
+    async def smtp_EHLO(self, arg: str) -> None:
+        await self.push('500 5.5.1 Error: command "EHLO" not recognized')
+
+    async def push(self, status: Any) -> None:
+        # DATA's verdict (and only DATA's) is repeated once per recipient
+        count = getattr(self, "_lmtp_replies", 0)
+        if count and isinstance(status, str):
+            self._lmtp_replies = 0
+            status = "\r\n".join([status] * count)
+        await super().push(status)
+
+    async def _call_handler_hook(self, command: str, *args: Any) -> Any:
+        status = await super()._call_handler_hook(command, *args)
+        if command == "DATA":
+            envelope = self._bridge_envelope
+            self._lmtp_replies = max(1, len(envelope.rcpt_tos) if envelope is not None else 1)
+        return status
