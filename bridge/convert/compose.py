@@ -175,6 +175,7 @@ class _Builder:
         self.options = options
         self.dropped = list(ex.dropped)
         self.warnings = list(ex.warnings)
+        self._measured: dict[tuple[tuple[int, int, str], ...], Any] = {}
 
     def build(self) -> Conversion:
         ex = self.ex
@@ -352,9 +353,8 @@ class _Builder:
     ) -> Conversion:
         limit = self.profile.max_message_bytes
         while True:
-            parts, _, _ = self._assemble(slides, audio)
             # every picture is a 1-octet placeholder here; its DataLen uintvar may grow by up to 2 octets
-            overhead = self._size(parts) - len(pictures) + 2 * len(pictures)
+            overhead = self._measure(slides, audio)[3] - len(pictures) + 2 * len(pictures)
             available = limit - overhead
             if overhead > limit:
                 slides = self._shorten_text(slides, overhead - limit)
@@ -368,8 +368,7 @@ class _Builder:
         self._share(pictures, available)
         for _ in range(8):
             final = self._with_note(self._without_unfitted(slides))
-            parts, smil_slides, items = self._assemble(final, audio)
-            used = self._size(parts)
+            parts, smil_slides, items, used = self._measure(final, audio)
             if used <= limit:
                 break
             excess = used - limit
@@ -402,6 +401,17 @@ class _Builder:
             profile=self.profile,
             budget_used=used,
         )
+
+    def _measure(
+        self, slides: list[_SlidePlan], audio: list[Attachment]
+    ) -> tuple[tuple[BodyPart, ...], tuple[Slide, ...], list[Item], int]:
+        """The parts of `slides` and the size of their PDU, remembered: a text-only mail is measured once."""
+        key = tuple((id(v), id(v.fitted.data) if isinstance(v, _Picture) and v.fitted else -1, t) for v, t in slides)
+        found = self._measured.get(key)
+        if found is None:
+            parts, smil_slides, items = self._assemble(slides, audio)
+            found = self._measured[key] = (parts, smil_slides, items, self._size(parts))
+        return found
 
     @staticmethod
     def _without_unfitted(slides: list[_SlidePlan]) -> list[_SlidePlan]:

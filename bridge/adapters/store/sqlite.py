@@ -4,8 +4,8 @@ WAL journal. `put` commits with `synchronous=FULL`, so an accepted mail survives
 the worker's transitions commit with `synchronous=NORMAL` (durable across a process crash, and after a power
 loss at worst a job is delivered again, which routes make idempotent), which saves an fsync per job. One
 connection used from one dedicated thread (SQLite has one writer anyway), so the event loop never blocks on
-disk. `put` calls that arrive together share one transaction and one fsync (group commit); none returns before
-that commit. Every sqlite3 error is raised as `StoreError`.
+disk. Writes that arrive together (puts, leases, transitions) share one transaction and one fsync (group
+commit); none returns before that commit. Every sqlite3 error is raised as `StoreError`.
 """
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ class SQLiteJobStore:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
-        self._pending: list[tuple[StoredMessage, Sequence[NewJob], asyncio.Future[None]]] = []
+        self._pending: list[tuple[Callable[[sqlite3.Connection], Any], bool, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
 
     @classmethod
@@ -124,86 +124,96 @@ class SQLiteJobStore:
         assert self._db is not None, "store is closed"
         return self._db
 
-    # --- put, with group commit ------------------------------------------------------------------------
+    # --- writes, with group commit ---------------------------------------------------------------------------
 
-    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((message, jobs, future))
+    async def _write(self, body: Callable[[sqlite3.Connection], _T], *, durable: bool) -> _T:
+        """Run `body` in a transaction shared with the other writes that are waiting (one commit, one fsync
+        for all of them); `durable` asks for synchronous=FULL for that commit."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((body, durable, future))
         if self._committer is None or self._committer.done():
             self._committer = asyncio.create_task(self._commit_pending())
-        await future
+        result: _T = await future
+        return result
 
     async def _commit_pending(self) -> None:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
-                await self._run(self._insert, [(m, j) for m, j, _ in batch])
+                outcomes = await self._run(self._apply, [(body, durable) for body, durable, _ in batch])
             except StoreError as exc:
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-            else:
-                for _, _, fut in batch:
-                    if not fut.done():
-                        fut.set_result(None)
+                outcomes = [(False, exc)] * len(batch)
+            for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    error = (
+                        value if isinstance(value, StoreError) else StoreError(f"sqlite store {self._path}: {value}")
+                    )
+                    future.set_exception(error)
 
-    def _insert(self, batch: list[tuple[StoredMessage, Sequence[NewJob]]]) -> None:
+    def _apply(self, batch: list[tuple[Callable[[sqlite3.Connection], Any], bool]]) -> list[tuple[bool, Any]]:
         db = self.db
-        db.execute("PRAGMA synchronous=FULL")
+        durable = any(d for _, d in batch)
+        db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         db.execute("BEGIN IMMEDIATE")
         try:
-            for message, jobs in batch:
-                db.execute(
-                    "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject,"
-                    " raw, mms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        message.id,
-                        message.mail_from,
-                        message.received_at,
-                        message.envid,
-                        int(message.ret_full),
-                        int(message.auto_submitted),
-                        message.subject,
-                        message.raw,
-                        message.mms,
-                    ),
-                )
-                db.executemany(
-                    "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state,"
-                    " created_at, expires_at, next_attempt_at, updated_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
-                    [
-                        (
-                            job.id,
-                            message.id,
-                            job.recipient.e164,
-                            job.rcpt_to,
-                            job.original_recipient,
-                            ",".join(sorted(job.notify)),
-                            message.received_at,
-                            job.expires_at,
-                            message.received_at,
-                            message.received_at,
-                        )
-                        for job in jobs
-                    ],
-                )
+            results = [body(db) for body, _ in batch]
             db.execute("COMMIT")
-        except BaseException:
+        except sqlite3.Error as exc:
             db.execute("ROLLBACK")
-            raise
-        finally:
-            db.execute("PRAGMA synchronous=NORMAL")
+            if len(batch) == 1:
+                return [(False, exc)]
+            # one bad write must not fail the others: each again in a transaction of its own
+            return [self._apply([item])[0] for item in batch]
+        return [(True, r) for r in results]
+
+    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None:
+        def body(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject,"
+                " raw, mms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    message.id,
+                    message.mail_from,
+                    message.received_at,
+                    message.envid,
+                    int(message.ret_full),
+                    int(message.auto_submitted),
+                    message.subject,
+                    message.raw,
+                    message.mms,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state,"
+                " created_at, expires_at, next_attempt_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                [
+                    (
+                        job.id,
+                        message.id,
+                        job.recipient.e164,
+                        job.rcpt_to,
+                        job.original_recipient,
+                        ",".join(sorted(job.notify)),
+                        message.received_at,
+                        job.expires_at,
+                        message.received_at,
+                        message.received_at,
+                    )
+                    for job in jobs
+                ],
+            )
+
+        await self._write(body, durable=True)
 
     # --- leasing and transitions ---------------------------------------------------------------------------
 
     async def lease(self, *, owner: str, now: float, lease_s: float, limit: int) -> list[Job]:
-        return await self._run(self._lease, owner, now, lease_s, limit)
-
-    def _lease(self, owner: str, now: float, lease_s: float, limit: int) -> list[Job]:
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        def body(db: sqlite3.Connection) -> list[Job]:
             ids = [
                 r[0]
                 for r in db.execute(
@@ -212,28 +222,26 @@ class SQLiteJobStore:
                     (now, now, limit),
                 )
             ]
-            for job_id in ids:
-                db.execute(
-                    "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
-                    (owner, now + lease_s, now, job_id),
-                )
-            rows = [db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (i,)).fetchone() for i in ids]
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return [_job(r) for r in rows]
+            db.executemany(
+                "UPDATE jobs SET state = 'leased', lease_owner = ?, lease_until = ?, updated_at = ? WHERE id = ?",
+                [(owner, now + lease_s, now, job_id) for job_id in ids],
+            )
+            return [_job(db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (i,)).fetchone()) for i in ids]
 
-    def _transition(self, job_id: str, owner: str, sql: str, args: tuple[Any, ...]) -> None:
+        return await self._write(body, durable=False)
+
+    async def _transition(self, job_id: str, owner: str, sql: str, args: tuple[Any, ...]) -> None:
         # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses.
-        self.db.execute(
-            f"UPDATE jobs SET {sql} WHERE id = ? AND state = 'leased' AND lease_owner = ?",
-            (*args, job_id, owner),
-        )
+        def body(db: sqlite3.Connection) -> None:
+            db.execute(
+                f"UPDATE jobs SET {sql} WHERE id = ? AND state = 'leased' AND lease_owner = ?",
+                (*args, job_id, owner),
+            )
+
+        await self._write(body, durable=False)
 
     async def complete(self, job_id: str, *, owner: str, now: float, mmsc_id: str | None) -> None:
-        await self._run(
-            self._transition,
+        await self._transition(
             job_id,
             owner,
             "state = 'delivered', mmsc_id = ?, lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,"
@@ -244,8 +252,7 @@ class SQLiteJobStore:
     async def retry(
         self, job_id: str, *, owner: str, now: float, at: float, status: str, error: str, delay_notified: bool
     ) -> None:
-        await self._run(
-            self._transition,
+        await self._transition(
             job_id,
             owner,
             "state = 'queued', next_attempt_at = ?, attempts = attempts + 1, last_status = ?, last_error = ?,"
@@ -254,8 +261,7 @@ class SQLiteJobStore:
         )
 
     async def _final(self, state: str, job_id: str, owner: str, now: float, status: str, error: str) -> None:
-        await self._run(
-            self._transition,
+        await self._transition(
             job_id,
             owner,
             f"state = '{state}', attempts = attempts + 1, last_status = ?, last_error = ?, lease_owner = NULL,"
@@ -270,46 +276,38 @@ class SQLiteJobStore:
         await self._final("expired", job_id, owner, now, status, error)
 
     async def release(self, *, owner: str) -> int:
-        def run() -> int:
-            cur = self.db.execute(
+        def body(db: sqlite3.Connection) -> int:
+            cur = db.execute(
                 "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL"
                 " WHERE state = 'leased' AND lease_owner = ?",
                 (owner,),
             )
             return cur.rowcount
 
-        return await self._run(run)
+        return await self._write(body, durable=True)
 
     async def requeue(self, job_id: str, *, now: float) -> bool:
-        def run() -> bool:
-            cur = self.db.execute(
+        def body(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 "UPDATE jobs SET state = 'queued', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
                 " updated_at = ? WHERE id = ? AND state IN ('queued', 'leased')",
                 (now, now, job_id),
             )
             return cur.rowcount > 0
 
-        return await self._run(run)
+        return await self._write(body, durable=True)
 
     async def purge(self, job_id: str) -> bool:
-        def run() -> bool:
-            db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                row = db.execute("SELECT message_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
-                if row is None:
-                    db.execute("ROLLBACK")
-                    return False
-                db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
-                if not db.execute("SELECT 1 FROM jobs WHERE message_id = ?", (row[0],)).fetchone():
-                    db.execute("DELETE FROM messages WHERE id = ?", (row[0],))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        def body(db: sqlite3.Connection) -> bool:
+            row = db.execute("SELECT message_id FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            if not db.execute("SELECT 1 FROM jobs WHERE message_id = ?", (row[0],)).fetchone():
+                db.execute("DELETE FROM messages WHERE id = ?", (row[0],))
             return True
 
-        return await self._run(run)
+        return await self._write(body, durable=True)
 
     # --- reading -------------------------------------------------------------------------------------------
 
