@@ -12,6 +12,7 @@ return `bytes`; the PDU encoders join them.
 from __future__ import annotations
 
 import codecs
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -509,8 +510,11 @@ def _read_constrained_media(r: Reader, what: str) -> str:
     return r.text_string(what)
 
 
+@functools.lru_cache(maxsize=4096)
 def encode_content_type(ct: ContentType) -> bytes:
-    """The general form when there are parameters, else the short form (a well-known code or the text)."""
+    """The general form when there are parameters, else the short form (a well-known code or the text).
+
+    Cached: a value is hashable and frozen, and the same few content types recur in every PDU."""
     code = MEDIA_CODES.get(ct.media_type.lower())
     media = encode_integer_value(code) if code is not None else encode_text_string(ct.media_type, "media type")
     if ct.charset is None and not ct.params:

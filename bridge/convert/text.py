@@ -244,6 +244,8 @@ def tidy(text: str) -> str:
 
 # --- trimming -----------------------------------------------------------------------------------------------
 
+#: a line that trimming could act on: a quote, a signature separator, an "Original Message" separator
+_MAY_TRIM = re.compile(r"^(?:\s*>|--\s?$|-{2,}\s*(?:Original|Ursprüngliche|Message d))", re.M | re.I)
 _ATTRIBUTION = re.compile(r"^(On .{4,200} wrote:|Am .{4,200} schrieb .{1,100}:|Le .{4,200} a écrit :)$")
 _ORIGINAL = re.compile(r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Message d.origine)\s*-{2,}$", re.I)
 
@@ -251,6 +253,8 @@ _ORIGINAL = re.compile(r"^-{2,}\s*(Original Message|Ursprüngliche Nachricht|Mes
 def trim(text: str, *, signature: bool = True, quotes: bool = True) -> str:
     """Drop the signature (from the `-- ` line on) and quoted replies (`>` lines, their attribution line, and
     everything after an "Original Message" separator)."""
+    if not _MAY_TRIM.search(text):  # no quote, signature or separator line at all: nothing to cut
+        return tidy(text)
     lines = text.split("\n")
     out: list[str] = []
     for ln in lines:
