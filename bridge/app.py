@@ -27,9 +27,9 @@ from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
 from bridge.adapters.smtp.recipients import RecipientPolicy
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.store.sqlite import SQLiteJobStore
-from bridge.config import Config
+from bridge.config import Config, ConvertConfig
 from bridge.convert.compose import ConvertOptions
-from bridge.convert.profile import profile_from
+from bridge.convert.profile import Profile, profile_from
 from bridge.errors import ConfigError
 from bridge.pipeline import RetryPolicy
 from bridge.worker import Worker, WorkerSettings
@@ -97,6 +97,25 @@ def make_mailer(config: Config) -> MailSender:
     return OutboxMailSender(Path(r.outbox))
 
 
+def convert_profile(cv: ConvertConfig, name: str | None = None) -> Profile:
+    """The budget `[convert]` describes (or the profile `name`, with the same overrides)."""
+    return profile_from(
+        name or cv.profile,
+        max_message_bytes=cv.max_message_bytes,
+        max_image_width=cv.max_image_width,
+        max_image_height=cv.max_image_height,
+        max_image_pixels=cv.max_image_pixels,
+    )
+
+
+def convert_options(cv: ConvertConfig, *, keep_signature: bool = False, keep_quotes: bool = False) -> ConvertOptions:
+    return ConvertOptions(
+        trim_signature=cv.trim_signature and not keep_signature,
+        trim_quotes=cv.trim_quotes and not keep_quotes,
+        max_slide_text_chars=cv.max_slide_text_chars,
+    )
+
+
 class Bridge:
     """Everything `bridge serve` runs. `start()` binds and starts; `stop()` drains and closes."""
 
@@ -146,18 +165,8 @@ class Bridge:
                 allowed_senders=s.allowed_senders,
                 rate_limit_per_minute=s.rate_limit_per_minute,
                 expiry_s=d.expiry_s,
-                profile=profile_from(
-                    cv.profile,
-                    max_message_bytes=cv.max_message_bytes,
-                    max_image_width=cv.max_image_width,
-                    max_image_height=cv.max_image_height,
-                    max_image_pixels=cv.max_image_pixels,
-                ),
-                convert=ConvertOptions(
-                    trim_signature=cv.trim_signature,
-                    trim_quotes=cv.trim_quotes,
-                    max_slide_text_chars=cv.max_slide_text_chars,
-                ),
+                profile=convert_profile(cv),
+                convert=convert_options(cv),
             ),
             store=self.store,
             dkim=DkimChecker(

@@ -35,8 +35,7 @@ from bridge.codec.wap_push import (
 )
 from bridge.codec.wsp import ContentType
 from bridge.config import Config, load_config
-from bridge.convert.compose import ConversionRefused, ConvertOptions, convert_mail, retrieve_conf, send_req
-from bridge.convert.profile import profile_from
+from bridge.convert.compose import ConversionRefused, convert_mail, retrieve_conf, send_req
 from bridge.errors import ConfigError, DecodeError
 
 FORMS = ("auto", "pdu", "ud", "tpdu", "tpdu-smsc", "wsp")
@@ -295,19 +294,11 @@ def _cmd_convert(args: argparse.Namespace) -> int:
         raw = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot be read ({exc.strerror})") from exc
+    from bridge.app import convert_options, convert_profile
+
     settings = load_config(args.config).convert
-    profile = profile_from(
-        args.profile or settings.profile,
-        max_message_bytes=settings.max_message_bytes,
-        max_image_width=settings.max_image_width,
-        max_image_height=settings.max_image_height,
-        max_image_pixels=settings.max_image_pixels,
-    )
-    options = ConvertOptions(
-        trim_signature=settings.trim_signature and not args.keep_signature,
-        trim_quotes=settings.trim_quotes and not args.keep_quotes,
-        max_slide_text_chars=settings.max_slide_text_chars,
-    )
+    profile = convert_profile(settings, args.profile)
+    options = convert_options(settings, keep_signature=args.keep_signature, keep_quotes=args.keep_quotes)
     try:
         conv = convert_mail(raw, profile=profile, options=options)
     except ConversionRefused as exc:
