@@ -113,6 +113,7 @@ def convert_options(cv: ConvertConfig, *, keep_signature: bool = False, keep_quo
         trim_signature=cv.trim_signature and not keep_signature,
         trim_quotes=cv.trim_quotes and not keep_quotes,
         max_slide_text_chars=cv.max_slide_text_chars,
+        max_text_chars=cv.max_text_chars,
     )
 
 

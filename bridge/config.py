@@ -61,6 +61,7 @@ class ConvertConfig:
     trim_signature: bool = True
     trim_quotes: bool = True
     max_slide_text_chars: int = 1000
+    max_text_chars: int = 10_000
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILE_NAMES:
@@ -73,6 +74,8 @@ class ConvertConfig:
                 raise ConfigError(f"convert.{key}: 0 or at least 16 pixels, got {value}")
         if self.max_image_pixels < 1_000_000:
             raise ConfigError(f"convert.max_image_pixels: at least 1000000, got {self.max_image_pixels}")
+        if self.max_text_chars < 100:
+            raise ConfigError(f"convert.max_text_chars: at least 100, got {self.max_text_chars}")
         if self.max_slide_text_chars < 100:
             raise ConfigError(f"convert.max_slide_text_chars: at least 100, got {self.max_slide_text_chars}")
 

@@ -63,6 +63,8 @@ class ConvertOptions:
     trim_quotes: bool = True
     #: a longer text is split into several slides
     max_slide_text_chars: int = 1000
+    #: text beyond this is cut (a note says so): ten slides is more than anyone reads on a phone
+    max_text_chars: int = 10_000
     #: the SMTP envelope asked for a delivery report (DSN NOTIFY=SUCCESS)
     notify_success: bool = False
 
@@ -181,10 +183,11 @@ class _Builder:
         ex = self.ex
         text = "\n\n".join(t for t in ex.texts if t.strip())
         # Text beyond the budget can never be sent, and slides cost octets of their own (SMIL, part headers):
-        # cutting it to 60 % of the budget first keeps a 10 MB text mail cheap to fit.
-        limit = self.profile.max_message_bytes * 6 // 10
-        if len(text.encode()) > limit:
-            text = text.encode()[:limit].decode("utf-8", "ignore") + " […]"
+        # cutting it to 60 % of the budget (and to max_text_chars) first keeps a 10 MB text mail cheap to fit.
+        limit = min(self.profile.max_message_bytes * 6 // 10, self.options.max_text_chars * 4)
+        if len(text) > self.options.max_text_chars or len(text.encode()) > limit:
+            cut = text[: self.options.max_text_chars].encode()[:limit].decode("utf-8", "ignore")
+            text = cut.rstrip() + " […]"
             if "the text was shortened" not in self.warnings:
                 self.warnings.append("the text was shortened")
         text = trim(text, signature=self.options.trim_signature, quotes=self.options.trim_quotes)
@@ -490,7 +493,8 @@ def convert_mail(
     raw: bytes, *, profile: Profile = DEFAULT_PROFILE, options: ConvertOptions = ConvertOptions()
 ) -> Conversion:
     """The MMS made of `raw` (one RFC 5322 message) for a route with `profile`, or `ConversionRefused`."""
-    return _Builder(extract(raw, text_limit=profile.max_message_bytes), profile, options).build()
+    text_limit = min(profile.max_message_bytes, options.max_text_chars * 4)  # 4 octets: the widest UTF-8 character
+    return _Builder(extract(raw, text_limit=text_limit), profile, options).build()
 
 
 __all__ = [

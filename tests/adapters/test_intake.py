@@ -84,7 +84,8 @@ def test_a_photo_mail_is_queued_durably_and_delivered(tmp_path: Path) -> None:
 
 def test_data_framing_dot_stuffing_and_chunk_borders(tmp_path: Path) -> None:
     # lines that start with dots, a line of 998 octets, and a body large enough to cross many read chunks
-    lines = [b"." * (i % 5) + b"line %d" % i for i in range(60_000)] + [b"x" * 998, b".", b"..", b"end"]
+    # over SPOOL_AFTER (2 MiB), so that the spooled path is the one read back
+    lines = [b"." * (i % 5) + b"line %d" % i for i in range(220_000)] + [b"x" * 998, b".", b"..", b"end"]
     body_text = b"\r\n".join(lines) + b"\r\n"
     raw = b"From: a@example.org\r\nSubject: dots\r\n\r\n" + body_text
 

@@ -160,6 +160,7 @@ class IntakeHandler:
             trim_signature=self.settings.convert.trim_signature,
             trim_quotes=self.settings.convert.trim_quotes,
             max_slide_text_chars=self.settings.convert.max_slide_text_chars,
+            max_text_chars=self.settings.convert.max_text_chars,
             notify_success=notify_success,
         )
         loop = asyncio.get_running_loop()

@@ -22,7 +22,7 @@ from aiosmtpd.smtp import SMTP, Envelope, syntax
 MAX_LINE = 1000
 CHUNK = 256 * 1024
 #: a message up to this size stays in memory; a larger one is streamed to the spool folder
-SPOOL_AFTER = 256 * 1024
+SPOOL_AFTER = 2 * 1024 * 1024
 _END = b"\r\n.\r\n"
 #: <local@domain> with a dot-atom local part and a plain domain (no quotes, routes or literals), then params
 _PLAIN_ADDRESS = re.compile(r"\s*<([A-Za-z0-9!#$&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,255})>((?: .*)?)$")
