@@ -26,6 +26,7 @@ from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
 from bridge.adapters.smtp.recipients import RecipientPolicy
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
+from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.config import Config, ConvertConfig
 from bridge.convert.compose import ConvertOptions
@@ -84,6 +85,11 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
     return ctx
 
 
+async def open_store(config: Config) -> JobStore:
+    """The job store `[store]` names (for `bridge serve` and `bridge queue`)."""
+    return await SQLiteJobStore.open(config.store.sqlite_path)
+
+
 def make_mailer(config: Config) -> MailSender:
     r = config.reports
     if r.kind == "relay":
@@ -130,7 +136,7 @@ class Bridge:
 
     async def start(self) -> None:
         c = self.config
-        self.store = await SQLiteJobStore.open(c.store.sqlite_path)
+        self.store = await open_store(c)
         d = c.delivery
         self.worker = Worker(
             store=self.store,

@@ -359,13 +359,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_queue(args: argparse.Namespace) -> int:
-    from bridge.adapters.store.sqlite import SQLiteJobStore
+    from bridge.app import open_store
     from bridge.model import JobState
 
     config = load_config(args.config)
 
     async def run() -> int:
-        store = await SQLiteJobStore.open(config.store.sqlite_path)
+        store = await open_store(config)
         try:
             if args.action == "ls":
                 state = JobState(args.state) if args.state else None
@@ -383,8 +383,8 @@ def _cmd_queue(args: argparse.Namespace) -> int:
                 print(
                     json.dumps(
                         {
-                            "job": {k: _value(v) for k, v in vars_of(job).items()}
-                            | {"recipient": job.recipient.masked},
+                            "job": {k: _value(v) for k, v in vars_of(found).items()}
+                            | {"recipient": found.recipient.masked},
                             "message": {
                                 "id": message.id,
                                 "mail_from": message.mail_from,

@@ -125,3 +125,40 @@ def test_check_config_accepts_the_shipped_default_and_names_a_bad_key(tmp_path: 
     out = run("check-config", "--config", bad)
     assert out.returncode == 1
     assert f"{bad}: decode.max_input_bytes: expected int, got str" in out.stderr
+
+
+def test_queue_lists_shows_retries_and_purges(tmp_path: Path) -> None:
+    import asyncio
+
+    from bridge.adapters.store.base import NewJob
+    from bridge.adapters.store.sqlite import SQLiteJobStore
+    from bridge.model import MSISDN, Notify, StoredMessage
+
+    db = tmp_path / "q.db"
+    config = tmp_path / "q.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{db}"\n')
+
+    async def fill() -> None:
+        store = await SQLiteJobStore.open(db)
+        message = StoredMessage(id="m1", mail_from="a@example.org", received_at=1.0, raw=b"r", mms=b"m", subject="S")
+        jobs = [
+            NewJob(id=f"m1-{k}", recipient=MSISDN(e164=f"+1555123456{k}"), notify=frozenset({Notify.FAILURE}),
+                   rcpt_to=f"1555123456{k}@x", original_recipient=None, expires_at=9e9)
+            for k in range(2)
+        ]  # fmt: skip
+        await store.put(message, jobs)
+        await store.close()
+
+    asyncio.run(fill())
+    listed = run("queue", "ls", "--config", config)
+    assert listed.returncode == 0, listed.stderr
+    assert "m1-0  queued" in listed.stdout and "+*******4560" in listed.stdout and "+15551234560" not in listed.stdout
+    shown = run("queue", "show", "m1-1", "--config", config)
+    info = json.loads(shown.stdout)
+    assert info["message"]["subject"] == "S" and info["job"]["state"] == "queued"
+    assert run("queue", "retry", "m1-0", "--config", config).returncode == 0
+    assert run("queue", "purge", "m1-0", "--config", config).returncode == 0
+    assert run("queue", "purge", "m1-0", "--config", config).returncode == 1
+    missing = run("queue", "show", "nope", "--config", config)
+    assert missing.returncode == 1 and "no job nope" in missing.stderr
+    assert "m1-0" not in run("queue", "ls", "--config", config).stdout

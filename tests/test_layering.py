@@ -72,3 +72,16 @@ def test_each_layer_imports_only_from_below() -> None:
         bad = {name for name in inner if not any(name == a or name.startswith(a + ".") for a in rule)}
         assert not bad, f"{module} imports {bad}"
     assert checked >= 8
+
+
+def test_only_app_picks_concrete_adapters() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        module = _module(path)
+        if module == "bridge.app" or module.startswith("bridge.adapters"):
+            continue
+        concrete = {
+            name
+            for name in _imports(path)
+            if name.startswith("bridge.adapters.") and not name.endswith(".base") and name != "bridge.adapters.files"
+        }
+        assert not concrete, f"{module} imports {concrete}; only bridge.app picks adapters"
