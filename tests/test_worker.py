@@ -193,3 +193,25 @@ def test_notify_success_gets_a_delivered_report_and_the_folder_route_delivers_on
         await store.close()
 
     asyncio.run(go())
+
+
+def test_one_delayed_report_after_the_warning_time(tmp_path: Path) -> None:
+    async def go() -> None:
+        store, worker, clock = await setup(tmp_path, Scripted(*[TemporaryFailure("busy", "4.4.1")] * 10))
+        worker.settings = WorkerSettings(
+            owner="w1",
+            reporting_mta="mms.example.net",
+            lease_s=60,
+            policy=RetryPolicy(first_retry_s=60, max_retry_s=600, jitter=0, delay_warning_s=300),
+        )
+        for _ in range(6):
+            await worker.run_once()
+            clock.now += 600
+        reports = outbox(tmp_path)
+        assert len(reports) == 1 and "Action: delayed" in reports[0].as_string()
+        assert "Will-Retry-Until:" in reports[0].as_string()
+        job = await store.get("m1-0")
+        assert job is not None and job.delay_notified and job.state is JobState.QUEUED
+        await store.close()
+
+    asyncio.run(go())

@@ -69,7 +69,8 @@ def send(tmp: Path, port: int, raw: bytes, sender: str, **smtp: object) -> tuple
     result: list[tuple[int, str, bytes | None]] = []
 
     async def go() -> None:
-        config = bridge_config(tmp, dns_nameservers=("127.0.0.1",), dns_port=port, dns_timeout_s=3.0, **smtp)
+        settings: dict[str, object] = {"dns_nameservers": ("127.0.0.1",), "dns_port": port, "dns_timeout_s": 3.0}
+        config = bridge_config(tmp, **(settings | smtp))
         async with running(config) as bridge:
             assert bridge.port is not None
             result.append(await _send(bridge, raw, sender))
@@ -126,3 +127,12 @@ def test_verify_records_none_for_unsigned_and_off_checks_nothing(tmp_path: Path,
     assert code == 250 and stored is not None and b"dkim=none header.d=" + SIGNED.encode() in stored[:200]
     code, _, stored = send(tmp_path / "b", port, signed_mail(key), f"alarm@{SIGNED}")
     assert code == 250 and stored is not None and b"dkim=none (not checked by policy)" in stored[:200]
+
+
+def test_a_dns_outage_under_require_is_a_temporary_refusal(tmp_path: Path, dns: tuple[int, bytes]) -> None:
+    _, key = dns
+    silent = free_udp_port()  # nothing answers there
+    code, message, stored = send(
+        tmp_path, silent, signed_mail(key), f"alarm@{SIGNED}", dkim_require_domains=(SIGNED,), dns_timeout_s=0.5
+    )
+    assert (code, message[:5]) == (451, "4.7.5") and stored is None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.codec.mms import Priority, decode_pdu
+from bridge.codec.mms import Priority, SendReq, decode_pdu
 from bridge.convert.compose import ConversionRefused, convert_mail
 from bridge.convert.extract import extract
 from bridge.convert.text import html_to_text, trim
@@ -181,3 +181,21 @@ def test_bridge_convert_writes_the_pdu_and_reports(tmp_path: Path) -> None:
         timeout=60,
     )
     assert refused.returncode == 1 and "refused (5.6.1)" in refused.stderr
+
+
+def test_bridge_convert_json_and_send_req(tmp_path: Path) -> None:
+    import json
+
+    src = write(tmp_path, "m.eml", mail("Hello", attachments=[(b"%PDF", "application/pdf", "a.pdf")]))
+    out = tmp_path / "m.mms"
+    run = subprocess.run(
+        [str(BRIDGE), "convert", str(src), "-o", str(out), "--send-req", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    info = json.loads(run.stdout)
+    assert info["pdu"] == "send-req" and info["dropped"] == ["a.pdf (application/pdf)"]
+    assert [p["kind"] for p in info["parts"]] == ["smil", "text"]
+    assert isinstance(decode_pdu(out.read_bytes()), SendReq)

@@ -151,6 +151,8 @@ class IntakeHandler:
         )
         sender = envelope.mail_from or ""
         verdict = await self.dkim.check(raw, sender)
+        if verdict.reject and verdict.result == "temperror":
+            return "451 4.7.5 DKIM key lookup failed, try again later"
         if verdict.reject:
             return "550 5.7.20 No valid DKIM signature for the sender's domain"
         raw = f"Authentication-Results: {self.settings.hostname}; {verdict.header}\r\n".encode() + raw

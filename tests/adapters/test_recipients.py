@@ -1,0 +1,39 @@
+"""RCPT addresses to E.164, with the relay rules and the allow and deny prefixes."""
+
+from __future__ import annotations
+
+import pytest
+
+from bridge.adapters.smtp.recipients import RecipientPolicy, Refusal, parse_recipient
+from bridge.model import MSISDN
+
+POLICY = RecipientPolicy(domains=frozenset({"mms.example.net"}), default_region="US")
+
+
+@pytest.mark.parametrize(
+    ("address", "e164"),
+    [
+        ("15551234567@mms.example.net", "+15551234567"),
+        ("+447911123456@mms.example.net", "+447911123456"),
+        ("5551234567+camera@mms.example.net", "+15551234567"),
+        ('"(555) 123-4567"@mms.example.net', "+15551234567"),
+    ],
+)
+def test_numbers_normalise(address: str, e164: str) -> None:
+    assert parse_recipient(address, POLICY) == MSISDN(e164=e164)
+
+
+def test_default_region_applies_to_national_numbers() -> None:
+    uk = RecipientPolicy(domains=frozenset({"mms.example.net"}), default_region="GB")
+    assert parse_recipient("07911123456@mms.example.net", uk) == MSISDN(e164="+447911123456")
+
+
+def test_allow_and_deny_prefixes() -> None:
+    allow = RecipientPolicy(domains=POLICY.domains, default_region="US", allow_prefixes=("+1555",))
+    assert isinstance(parse_recipient("15551234567@mms.example.net", allow), MSISDN)
+    refused = parse_recipient("+447911123456@mms.example.net", allow)
+    assert isinstance(refused, Refusal) and refused.reply.startswith("550 5.7.1")
+    deny = RecipientPolicy(domains=POLICY.domains, default_region="US", deny_prefixes=("+1900",))
+    refused = parse_recipient("19005550100@mms.example.net", deny)
+    assert isinstance(refused, Refusal) and refused.reply.startswith("550 5.7.1")
+    assert isinstance(parse_recipient("15551234567@mms.example.net", deny), MSISDN)
