@@ -906,3 +906,46 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> Pdu:
         return cls(**kwargs)
     except EncodeError as exc:
         raise DecodeError(r.pos, str(exc)) from None
+
+
+def readdress(data: bytes, *, transaction_id: str, to: tuple[str, ...]) -> bytes:
+    """An m-send-req with a new Transaction-Id and new To headers, everything else copied as it is.
+
+    The headers are walked (values skipped by the WSP generic rule), the body is not decoded: sending one
+    stored message to each recipient costs a copy, not a decode and an encode.
+    """
+    r = Reader(data)
+    if r.remaining < 2 or r.peek("X-Mms-Message-Type") != X_MMS_MESSAGE_TYPE:
+        raise DecodeError(0, "X-Mms-Message-Type (0x8C) as the first header")
+    r.pos += 1
+    if r.octet("X-Mms-Message-Type value") != MessageType.SEND_REQ:
+        raise DecodeError(1, "an m-send-req")
+    kept: list[bytes] = []
+    version = encode_short_integer(MmsVersion.V1_3)
+    while not r.at_end():
+        start = r.pos
+        o = r.octet("header field")
+        if o == 0x80 | HeaderField.CONTENT_TYPE:
+            r.pos = start
+            break
+        if o >= 0x80:
+            r.skip_value("header")
+        elif 0x20 <= o < 0x7F:
+            r.pos = start
+            r.until_nul("application header name")
+            r.skip_value("application header")
+        else:
+            raise DecodeError(start, f"a header field, got 0x{o:02X}")
+        if o == 0x80 | HeaderField.MMS_VERSION:
+            version = bytes(data[start + 1 : r.pos])
+        elif o not in (0x80 | HeaderField.TRANSACTION_ID, 0x80 | HeaderField.TO):
+            kept.append(bytes(data[start : r.pos]))
+    head = [
+        bytes((X_MMS_MESSAGE_TYPE, MessageType.SEND_REQ, 0x80 | HeaderField.TRANSACTION_ID)),
+        encode_text_string(transaction_id),
+        bytes((0x80 | HeaderField.MMS_VERSION,)),
+        version,
+        *kept,
+        *(bytes((0x80 | HeaderField.TO,)) + encode_encoded_string(address) for address in to),
+    ]
+    return b"".join(head) + data[r.pos :]

@@ -318,3 +318,22 @@ def test_every_truncation_of_a_send_req_is_a_value_or_a_decode_error() -> None:
     for n in range(len(data)):
         with pytest.raises(DecodeError):
             decode_pdu(data[:n])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(PDUS["m-send-req"], st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=20))
+def test_readdress_changes_only_the_transaction_id_and_the_recipients(pdu: SendReq, tid: str) -> None:
+    from dataclasses import replace
+
+    from bridge.codec.mms import readdress
+
+    to = ("+15551234567/TYPE=PLMN",)
+    again = decode_pdu(readdress(encode_pdu(pdu), transaction_id=tid, to=to))
+    assert again == replace(pdu, transaction_id=tid, to=to)
+
+
+def test_readdress_refuses_other_pdus() -> None:
+    from bridge.codec.mms import readdress
+
+    with pytest.raises(DecodeError, match="m-send-req"):
+        readdress(bytes.fromhex(PDU_CASES[0][2]), transaction_id="t", to=())

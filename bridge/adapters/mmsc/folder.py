@@ -5,11 +5,10 @@ delivering a job twice replaces its file, so it stays delivered once."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from pathlib import Path
 
 from bridge.adapters.files import write_atomically
-from bridge.codec.mms import SendReq, decode_pdu, encode_pdu
+from bridge.codec.mms import readdress
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
 from bridge.model import Job, StoredMessage
 
@@ -22,12 +21,9 @@ class FolderRoute:
 
     async def deliver(self, job: Job, message: StoredMessage) -> str | None:
         try:
-            pdu = decode_pdu(message.mms)
+            data = readdress(message.mms, transaction_id=job.id, to=(f"{job.recipient.e164}/TYPE=PLMN",))
         except DecodeError as exc:
             raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
-        if not isinstance(pdu, SendReq):
-            raise PermanentFailure("stored MMS is not an m-send-req", "5.6.0")
-        data = encode_pdu(replace(pdu, transaction_id=job.id, to=(f"{job.recipient.e164}/TYPE=PLMN",)))
         try:
             await asyncio.to_thread(write_atomically, self.folder / f"{job.id}.mms", data)
         except OSError as exc:
