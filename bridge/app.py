@@ -85,6 +85,33 @@ def tls_context(cert: str, key: str) -> ssl.SSLContext:
     return ctx
 
 
+def _writable(path: Path) -> bool:
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    return existing.is_dir() and os.access(existing, os.W_OK)
+
+
+def check_files(config: Config) -> None:
+    """What `bridge check-config` checks beyond the values: the certificate and key load, the users file
+    parses, and every folder the bridge writes to can be written. Raises `ConfigError` naming the key."""
+    s = config.smtp
+    if s.tls_cert_file:
+        tls_context(s.tls_cert_file, s.tls_key_file)
+    if s.users_file:
+        load_users(Path(s.users_file))
+    folders = {
+        "smtp.spool_dir": Path(s.spool_dir),
+        "store.url": config.store.sqlite_path.parent,
+        "route.folder": Path(config.route.folder),
+    }
+    if config.reports.kind == "outbox":
+        folders["reports.outbox"] = Path(config.reports.outbox)
+    for key, folder in folders.items():
+        if not _writable(folder):
+            raise ConfigError(f"{key}: {folder} cannot be written")
+
+
 async def open_store(config: Config) -> JobStore:
     """The job store `[store]` names (for `bridge serve` and `bridge queue`)."""
     return await SQLiteJobStore.open(config.store.sqlite_path)

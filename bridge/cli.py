@@ -412,8 +412,10 @@ def _cmd_queue(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
+    from bridge.app import check_files
+
     path = args.config or Path("config.toml")
-    load_config(path)
+    check_files(load_config(path))
     print(f"{path}: OK")
     return 0
 

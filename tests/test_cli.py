@@ -162,3 +162,28 @@ def test_queue_lists_shows_retries_and_purges(tmp_path: Path) -> None:
     missing = run("queue", "show", "nope", "--config", config)
     assert missing.returncode == 1 and "no job nope" in missing.stderr
     assert "m1-0" not in run("queue", "ls", "--config", config).stdout
+
+
+def test_check_config_opens_the_files_it_names(tmp_path: Path) -> None:
+    bad_cert = tmp_path / "tls.toml"
+    bad_cert.write_text(f'[smtp]\ntls_cert_file = "{tmp_path}/missing.pem"\ntls_key_file = "{tmp_path}/missing.key"\n')
+    out = run("check-config", "--config", bad_cert)
+    assert out.returncode == 1 and "smtp.tls_cert_file:" in out.stderr and "missing.pem" in out.stderr
+    users = tmp_path / "users"
+    users.write_text("alice:not-a-hash\n")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=x"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    bad_users = tmp_path / "users.toml"
+    bad_users.write_text(f'[smtp]\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"\nusers_file = "{users}"\n')
+    out = run("check-config", "--config", bad_users)
+    assert out.returncode == 1 and f"smtp.users_file: {users}:1: expected user:<bcrypt hash>" in out.stderr
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    folder = tmp_path / "folder.toml"
+    folder.write_text(f'[route]\nfolder = "{blocker}/delivered"\n')
+    out = run("check-config", "--config", folder)
+    assert out.returncode == 1 and f"route.folder: {blocker}/delivered cannot be written" in out.stderr

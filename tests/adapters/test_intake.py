@@ -361,3 +361,18 @@ def test_lmtp_mode_answers_lhlo_and_once_per_recipient_after_data(tmp_path: Path
         assert len(await bridge.store.list()) == 3
 
     run_with(tmp_path, body, lmtp=True)
+
+
+def test_every_final_reply_carries_an_enhanced_status_code(tmp_path: Path) -> None:
+    async def body(bridge: Bridge, port: int) -> None:
+        c = await client(port)
+        for command in (b"NOOP", b"RSET", b"VRFY someone", b"BOGUS", b"MAIL FROM:<>", b"RCPT TO:<>", b"DATA x"):
+            code, message = await c.execute_command(command)
+            assert message[:1] in "245" and message[1] == "." and message.split(" ")[0].count(".") == 2, (
+                command,
+                code,
+                message,
+            )
+        await c.quit()
+
+    run_with(tmp_path, body)

@@ -36,6 +36,42 @@ class DsnParams:
     recipients: list[tuple[frozenset[str], str | None]] = field(default_factory=list)
 
 
+#: the enhanced status code (RFC 3463) for a reply aiosmtpd writes without one, by reply code
+_DEFAULT_ENHANCED = {
+    "221": "2.0.0",
+    "250": "2.0.0",
+    "251": "2.1.5",
+    "252": "2.5.0",
+    "421": "4.3.2",
+    "450": "4.0.0",
+    "451": "4.3.0",
+    "452": "4.3.1",
+    "500": "5.5.2",
+    "501": "5.5.4",
+    "502": "5.5.1",
+    "503": "5.5.1",
+    "504": "5.5.4",
+    "530": "5.7.0",
+    "535": "5.7.8",
+    "538": "5.7.11",
+    "550": "5.0.0",
+    "552": "5.3.4",
+    "553": "5.1.3",
+    "554": "5.0.0",
+    "555": "5.5.4",
+}
+_HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
+
+
+def with_enhanced_code(status: str) -> str:
+    """`status` with an RFC 3463 code after the reply code when it has none (ENHANCEDSTATUSCODES, RFC 2034):
+    the greeting, 354 and the EHLO lines are left as they are, as the RFC says."""
+    code = status[:3]
+    if len(status) < 4 or status[3] != " " or code not in _DEFAULT_ENHANCED or _HAS_ENHANCED.match(status):
+        return status
+    return f"{code} {_DEFAULT_ENHANCED[code]} {status[4:]}"
+
+
 def _xtext_decode(value: str) -> str:
     """RFC 3461 xtext: `+XX` is the octet XX."""
     out, i = [], 0
@@ -82,6 +118,9 @@ class BridgeSMTP(SMTP):
     def __init__(self, handler: Any, *, spool_dir: Path, **kwargs: Any) -> None:
         super().__init__(handler, **kwargs)
         self.spool_dir = spool_dir
+
+    async def push(self, status: Any) -> None:
+        await super().push(with_enhanced_code(status) if isinstance(status, str) else status)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every address with the email package's full RFC 5322 parser, a large share of the
