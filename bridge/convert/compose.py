@@ -332,6 +332,11 @@ class _Builder:
         return Item(kind=kind, media_type=att.media_type, size=len(att.data), location=location, source=att.name)
 
     def _size(self, parts: tuple[BodyPart, ...]) -> int:
+        """The octets of the m-retrieve-conf with these parts, HEADER_RESERVE included. When a generous bound
+        is already within the budget (most mails), the bound is the answer and nothing is encoded."""
+        bound = self._size_bound(parts)
+        if bound <= self.profile.max_message_bytes:
+            return bound
         pdu = RetrieveConf(
             date=datetime(2000, 1, 1, tzinfo=UTC),
             sender=self.ex.sender,
@@ -344,6 +349,18 @@ class _Builder:
             parts=parts,
         )
         return len(encode_pdu(pdu)) + HEADER_RESERVE
+
+    def _size_bound(self, parts: tuple[BodyPart, ...]) -> int:
+        """At least the encoded size: every header and part header counted at more than it can take."""
+        text = len((self.ex.sender or "").encode()) + len((self.ex.subject or "").encode())
+        headers = 64 + 2 * text  # fixed headers and a value-length/charset/quote for each text
+        body = 16
+        for part in parts:
+            ct = part.content_type
+            meta = len(ct.media_type) + sum(len(k) + len(v.encode()) + 4 for k, v in ct.params)
+            meta += len((part.content_id or "").encode()) + len((part.content_location or "").encode())
+            body += len(part.data) + meta + 32  # HeadersLen, DataLen, codes, NULs, charset
+        return headers + body + 128 + HEADER_RESERVE  # 128: the multipart Content-Type with start and type
 
     def _content_type(self) -> ContentType:
         return ContentType(media_type=RELATED, params=(("start", "<smil>"), ("type", SMIL_MEDIA_TYPE)))

@@ -88,6 +88,8 @@ def decode_header_value(value: object, warnings: list[str], what: str, fallback:
     """An RFC 2047 header value as text; raw 8-bit octets are read in `fallback` (the body's charset)."""
     if value is None:
         return ""
+    if isinstance(value, str) and "=?" not in value and value.isascii():
+        return " ".join(value.split())  # nothing encoded: most headers of most mails
     out = []
     try:
         # a str, or the Header object compat32 makes of a header with raw 8-bit octets

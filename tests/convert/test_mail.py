@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,35 @@ def test_bridge_convert_json_and_send_req(tmp_path: Path) -> None:
     assert info["pdu"] == "send-req" and info["dropped"] == ["a.pdf (application/pdf)"]
     assert [p["kind"] for p in info["parts"]] == ["smil", "text"]
     assert isinstance(decode_pdu(out.read_bytes()), SendReq)
+
+
+def test_the_size_bound_is_never_below_the_encoded_size() -> None:
+    from dataclasses import replace
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from bridge.codec.mms import Priority, RetrieveConf, YesNo, encode_pdu
+    from bridge.convert.compose import HEADER_RESERVE, ConvertOptions, _Builder
+    from bridge.convert.extract import Extracted
+    from bridge.convert.profile import DEFAULT_PROFILE
+    from tests.codec.strategies import any_text, parts
+
+    @settings(max_examples=300, deadline=None)
+    @given(parts, st.one_of(st.none(), any_text), st.one_of(st.none(), any_text.filter(bool)))
+    def check(body: tuple, subject: str | None, sender: str | None) -> None:  # type: ignore[type-arg]
+        builder = _Builder(Extracted(subject=subject or "", sender=sender), DEFAULT_PROFILE, ConvertOptions())
+        pdu = RetrieveConf(
+            date=datetime(2106, 1, 1, tzinfo=UTC),
+            sender=sender,
+            subject=subject or None,
+            priority=Priority.HIGH,
+            read_report=YesNo.YES,
+            delivery_report=YesNo.YES,
+            content_class=None,
+            content_type=builder._content_type(),
+            parts=body,
+        )
+        assert builder._size_bound(body) - HEADER_RESERVE >= len(encode_pdu(replace(pdu)))
+
+    check()
