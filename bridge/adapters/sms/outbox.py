@@ -1,0 +1,36 @@
+"""WAP Pushes written to a folder, one file per SMS (the embedded default: no SMS leaves the machine).
+
+Each file is one SMS's TP-User-Data (UDH included), named `<E.164>-<push id>-<n>of<total>.ud`, which
+`bridge decode` reads (give it all the files of one push, in any order).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from bridge.adapters.files import write_atomically
+from bridge.errors import TemporaryFailure
+from bridge.model import MSISDN
+
+
+class OutboxPushSender:
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    async def send(self, *, to: MSISDN, user_data: Sequence[bytes]) -> str | None:
+        push_id = f"{time.time_ns()}{secrets.token_hex(2)}"
+        total = len(user_data)
+
+        def write() -> None:
+            for n, ud in enumerate(user_data, 1):
+                write_atomically(self.folder / f"{to.e164}-{push_id}-{n}of{total}.ud", ud)
+
+        try:
+            await asyncio.to_thread(write)
+        except OSError as exc:
+            raise TemporaryFailure(f"sms outbox {self.folder}: {exc.strerror}", "4.3.0") from exc
+        return push_id
