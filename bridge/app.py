@@ -211,6 +211,7 @@ class Bridge:
                 timeout_s=s.dns_timeout_s,
             ),
             executor=self._executor,
+            conversions=s.conversion_threads,
             on_queued=self.worker.wake,
         )
         tls = tls_context(s.tls_cert_file, s.tls_key_file) if s.tls_cert_file else None

@@ -59,6 +59,7 @@ class IntakeHandler:
         store: JobStore,
         dkim: DkimChecker,
         executor: ThreadPoolExecutor,
+        conversions: int,
         on_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -72,7 +73,7 @@ class IntakeHandler:
         #: DATA transactions between the 354 and the reply (counted by the protocol); shutdown waits for them
         self.in_flight = 0
         # mails read, converted and committed at once: each holds its whole text in memory
-        self._gate = asyncio.Semaphore(max(1, executor._max_workers))
+        self._gate = asyncio.Semaphore(max(1, conversions))
         self._sent: dict[str, deque[float]] = defaultdict(deque)
 
     async def handle_EHLO(
