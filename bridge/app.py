@@ -21,7 +21,12 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from bridge.adapters.mail.base import MailSender
 from bridge.adapters.mail.outbox import OutboxMailSender
 from bridge.adapters.mail.relay import RelayMailSender
+from bridge.adapters.mmsc.base import Route
+from bridge.adapters.mmsc.builtin import BuiltinMMSC
 from bridge.adapters.mmsc.folder import FolderRoute
+from bridge.adapters.mmsc.web import MmscWeb
+from bridge.adapters.sms.base import PushSender
+from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
 from bridge.adapters.smtp.recipients import RecipientPolicy
@@ -103,8 +108,11 @@ def check_files(config: Config) -> None:
     folders = {
         "smtp.spool_dir": Path(s.spool_dir),
         "store.url": config.store.sqlite_path.parent,
-        "route.folder": Path(config.route.folder),
     }
+    if config.route.kind == "folder":
+        folders["route.folder"] = Path(config.route.folder)
+    elif config.sms.kind == "outbox":
+        folders["sms.outbox"] = Path(config.sms.outbox)
     if config.reports.kind == "outbox":
         folders["reports.outbox"] = Path(config.reports.outbox)
     for key, folder in folders.items():
@@ -128,6 +136,11 @@ def make_mailer(config: Config) -> MailSender:
             helo=config.smtp.hostname,
         )
     return OutboxMailSender(Path(r.outbox))
+
+
+def make_push_sender(config: Config) -> PushSender:
+    """The SMS transport `[sms]` names, for the builtin MMSC's notifications."""
+    return OutboxPushSender(Path(config.sms.outbox))
 
 
 def convert_profile(cv: ConvertConfig, name: str | None = None) -> Profile:
@@ -158,6 +171,8 @@ class Bridge:
         self.stop_event = asyncio.Event()
         self.port: int | None = None
         self._server: asyncio.Server | None = None
+        self.web: MmscWeb | None = None
+        self.http_port: int | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
 
@@ -165,9 +180,21 @@ class Bridge:
         c = self.config
         self.store = await open_store(c)
         d = c.delivery
+        route: Route
+        if c.route.kind == "builtin":
+            self.web = MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake())
+            self.http_port = await self.web.start(c.mmsc.host, c.mmsc.port)
+            route = BuiltinMMSC(
+                push=make_push_sender(c),
+                public_url=c.mmsc.base_url(self.http_port),
+                sender_in_notification=c.mmsc.sender_in_notification,
+            )
+            log.info("mmsc listening on %s:%d, content at %s/m/", c.mmsc.host, self.http_port, route.public_url)
+        else:
+            route = FolderRoute(Path(c.route.folder))
         self.worker = Worker(
             store=self.store,
-            route=FolderRoute(Path(c.route.folder)),
+            route=route,
             mailer=make_mailer(c),
             settings=WorkerSettings(
                 owner=f"{c.smtp.hostname}:{os.getpid()}",
@@ -181,7 +208,9 @@ class Bridge:
                     max_retry_s=d.max_retry_s,
                     jitter=d.jitter,
                     delay_warning_s=d.delay_warning_s or None,
+                    renotify_s=c.mmsc.renotify_s,
                 ),
+                content_grace_s=c.mmsc.content_grace_s,
             ),
         )
         s, cv = c.smtp, c.convert
@@ -253,18 +282,19 @@ class Bridge:
             await asyncio.sleep(0.05)
         if self._worker_task is not None:
             await self._worker_task
+        if self.web is not None:
+            await self.web.stop()
         # conversions in flight finish; their mails are committed or refused before we close the store
         await asyncio.to_thread(self._executor.shutdown, True)
         await asyncio.sleep(0)
         await self.store.close()
 
 
-async def serve(config: Config, *, on_ready: Callable[[int], None] | None = None) -> None:
+async def serve(config: Config, *, on_ready: Callable[[Bridge], None] | None = None) -> None:
     bridge = Bridge(config)
     await bridge.start()
-    assert bridge.port is not None
     if on_ready is not None:
-        on_ready(bridge.port)
+        on_ready(bridge)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, bridge.stop_event.set)

@@ -346,13 +346,18 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bridge.app import serve, setup_logging  # the server's dependencies load only for `serve`
+    from bridge.app import Bridge, serve, setup_logging  # the server's dependencies load only for `serve`
 
     config = load_config(args.config)
     setup_logging(config.log.level)
 
-    def ready(port: int) -> None:
-        print(f"mms-bridge: SMTP on {config.smtp.host}:{port}, domains {', '.join(config.smtp.domains)}", flush=True)
+    def ready(bridge: Bridge) -> None:
+        print(
+            f"mms-bridge: SMTP on {config.smtp.host}:{bridge.port}, domains {', '.join(config.smtp.domains)}",
+            flush=True,
+        )
+        if bridge.http_port is not None:
+            print(f"mms-bridge: MMSC on {config.mmsc.base_url(bridge.http_port)}/m/", flush=True)
 
     asyncio.run(serve(config, on_ready=ready))
     return 0

@@ -171,17 +171,63 @@ class DeliveryConfig:
             raise ConfigError("delivery.batch and delivery.concurrency: at least 1")
 
 
-ROUTE_KINDS = ("folder",)
+ROUTE_KINDS = ("builtin", "folder")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteConfig:
-    kind: str = "folder"
+    kind: str = "builtin"
     folder: str = "var/delivered"
 
     def __post_init__(self) -> None:
         if self.kind not in ROUTE_KINDS:
             raise ConfigError(f"route.kind: one of {', '.join(ROUTE_KINDS)}, got {self.kind!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MmscConfig:
+    """The builtin MMSC's web side and its notification schedule."""
+
+    host: str = "127.0.0.1"
+    port: int = 8088
+    public_url: str = ""
+    ack_wait_s: float = 60.0
+    content_grace_s: float = 86_400.0
+    renotify_s: tuple[float, ...] = (600.0, 3600.0, 14_400.0, 43_200.0)
+    sender_in_notification: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"mmsc.port: 0..65535, got {self.port}")
+        if self.public_url and not self.public_url.startswith(("http://", "https://")):
+            raise ConfigError(f"mmsc.public_url: an http:// or https:// URL, got {self.public_url!r}")
+        if not self.renotify_s or any(s <= 0 for s in self.renotify_s):
+            raise ConfigError(f"mmsc.renotify_s: a list of positive numbers of seconds, got {list(self.renotify_s)}")
+        for key in ("ack_wait_s", "content_grace_s"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"mmsc.{key}: seconds, at least 0, got {getattr(self, key)}")
+
+    def base_url(self, port: int | None = None) -> str:
+        """Where phones reach the web side: `public_url`, or the listening address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{port if port is not None else self.port}"
+
+
+SMS_KINDS = ("outbox",)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SmsConfig:
+    """How WAP Pushes (the MMS notifications) reach phones."""
+
+    kind: str = "outbox"
+    outbox: str = "var/sms-outbox"
+
+    def __post_init__(self) -> None:
+        if self.kind not in SMS_KINDS:
+            raise ConfigError(f"sms.kind: one of {', '.join(SMS_KINDS)}, got {self.kind!r}")
 
 
 REPORT_KINDS = ("outbox", "relay")
@@ -212,11 +258,22 @@ class Config:
     store: StoreConfig = StoreConfig()
     delivery: DeliveryConfig = DeliveryConfig()
     route: RouteConfig = RouteConfig()
+    mmsc: MmscConfig = MmscConfig()
+    sms: SmsConfig = SmsConfig()
     reports: ReportsConfig = ReportsConfig()
 
 
 Section = type[
-    LogConfig | DecodeConfig | ConvertConfig | SmtpConfig | StoreConfig | DeliveryConfig | RouteConfig | ReportsConfig
+    LogConfig
+    | DecodeConfig
+    | ConvertConfig
+    | SmtpConfig
+    | StoreConfig
+    | DeliveryConfig
+    | RouteConfig
+    | MmscConfig
+    | SmsConfig
+    | ReportsConfig
 ]
 _SECTIONS: dict[str, Section] = {
     "log": LogConfig,
@@ -226,6 +283,8 @@ _SECTIONS: dict[str, Section] = {
     "store": StoreConfig,
     "delivery": DeliveryConfig,
     "route": RouteConfig,
+    "mmsc": MmscConfig,
+    "sms": SmsConfig,
     "reports": ReportsConfig,
 }
 
@@ -241,7 +300,11 @@ def _build_section(name: str, cls: Section, raw: Any) -> Any:
             raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})")
         default = field.default
         expected = type(default)
-        if expected is tuple:
+        if isinstance(default, tuple) and default and isinstance(default[0], float):
+            if not isinstance(value, list) or not all(type(v) in (int, float) for v in value):
+                raise ConfigError(f"{name}.{key}: expected a list of numbers, got {value!r}")
+            value = tuple(float(v) for v in value)
+        elif expected is tuple:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{name}.{key}: expected a list of strings, got {value!r}")
             value = tuple(value)

@@ -6,7 +6,11 @@ side, `bridge.pipeline` for the decisions):
     queued ──lease──▶ leased ──delivered──▶ delivered
       ▲                  │ ──temporary failure──▶ queued (next_attempt_at later)
       │                  │ ──permanent failure──▶ failed   (DSN)
-      └──lease expired───┘ ──past expiry──────────▶ expired  (DSN 4.4.7)
+      │                  │ ──past expiry──────────▶ expired  (DSN 4.4.7)
+      │                  │ ──the MMSC took it, the phone has not confirmed──▶ notified
+      └──lease expired───┘
+    notified ──due (re-notify, or the phone's answer arrived)──lease──▶ leased
+    notified ──the phone fetched the content──▶ retrieved ──lease──▶ leased ──▶ delivered
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class MSISDN:
 class JobState(StrEnum):
     QUEUED = "queued"
     LEASED = "leased"
+    #: the phone was told (builtin MMSC) or the operator's MMSC accepted it; waiting for the phone
+    NOTIFIED = "notified"
+    #: the phone fetched the content; waiting for its acknowledgement (or the time allowed for one)
+    RETRIEVED = "retrieved"
     DELIVERED = "delivered"
     FAILED = "failed"
     EXPIRED = "expired"
@@ -45,6 +53,20 @@ class JobState(StrEnum):
     @property
     def final(self) -> bool:
         return self in (JobState.DELIVERED, JobState.FAILED, JobState.EXPIRED)
+
+
+class Handset(StrEnum):
+    """The last thing the phone told the MMSC about a job (OMA-MMS-ENC 6.2 X-Mms-Status, 6.4)."""
+
+    FETCHED = "fetched"
+    ACKNOWLEDGED = "acknowledged"
+    REJECTED = "rejected"
+    DEFERRED = "deferred"
+    UNRECOGNISED = "unrecognised"
+
+    @property
+    def received(self) -> bool:
+        return self in (Handset.FETCHED, Handset.ACKNOWLEDGED)
 
 
 class Notify(StrEnum):
@@ -83,6 +105,11 @@ class Job:
     last_error: str | None = None
     mmsc_id: str | None = None
     delay_notified: bool = False
+    #: the secret in the content URL and the notification's Transaction-Id (builtin MMSC)
+    token: str = ""
+    handset: Handset | None = None
+    #: X-Mms-Report-Allowed of the phone's last answer: "No" suppresses the "delivered" report
+    report_allowed: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

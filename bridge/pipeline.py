@@ -2,7 +2,10 @@
 
 No I/O and no clock: `now` and the jitter's random draw are arguments, so every rule is a plain function test.
 Rules (DESIGN.md "Delivery semantics", RFC 3461/3464 for the reports):
-- delivered: done; a "delivered" DSN only when the sender asked (NOTIFY=SUCCESS or Return-Receipt-To);
+- delivered: done; a "delivered" DSN only when the sender asked (NOTIFY=SUCCESS or Return-Receipt-To) and the
+  phone did not answer X-Mms-Report-Allowed: No;
+- pending (the MMSC took it, the phone has not confirmed): look again at the next point of the re-notification
+  schedule, never later than the expiry; the same "delayed" DSN rule as for retries;
 - permanent failure: failed now, with a "failed" DSN unless NOTIFY=NEVER;
 - temporary failure: retry with exponential backoff and jitter, never later than the expiry; past the
   expiry: expired, DSN status 4.4.7; once, after `delay_warning_s`, a "delayed" DSN if NOTIFY allows it.
@@ -18,6 +21,7 @@ from bridge.model import Job, Notify, Report
 
 class OutcomeKind(StrEnum):
     DELIVERED = "delivered"
+    PENDING = "pending"
     TEMPORARY = "temporary"
     PERMANENT = "permanent"
 
@@ -33,6 +37,7 @@ class Outcome:
 class ActionKind(StrEnum):
     COMPLETE = "complete"
     RETRY = "retry"
+    WAIT = "wait"
     FAIL = "fail"
     EXPIRE = "expire"
 
@@ -45,6 +50,8 @@ class RetryPolicy:
     jitter: float = 0.2
     #: a "delayed" DSN after this long without delivery; None: never
     delay_warning_s: float | None = 4 * 3600.0
+    #: after the n-th notification of a phone, wait renotify_s[n - 1] (the last one repeats) before the next
+    renotify_s: tuple[float, ...] = (600.0, 3600.0, 4 * 3600.0, 12 * 3600.0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,9 +72,15 @@ def backoff_s(attempt: int, policy: RetryPolicy, draw: float) -> float:
     return base * (1 - policy.jitter + 2 * policy.jitter * draw)
 
 
+def renotify_at(notifications: int, policy: RetryPolicy, now: float) -> float:
+    """When to tell the phone again after its `notifications`-th notification."""
+    schedule = policy.renotify_s
+    return now + schedule[min(max(notifications, 1), len(schedule)) - 1]
+
+
 def expired(job: Job, now: float) -> Action | None:
-    """Before an attempt: a job past its expiry is not tried again."""
-    if now < job.expires_at:
+    """Before an attempt: a job past its expiry is not tried again (unless the phone already has it)."""
+    if now < job.expires_at or (job.handset is not None and job.handset.received):
         return None
     return Action(
         kind=ActionKind.EXPIRE,
@@ -83,7 +96,7 @@ def decide(job: Job, outcome: Outcome, *, now: float, policy: RetryPolicy, draw:
             kind=ActionKind.COMPLETE,
             status=outcome.status,
             detail=outcome.detail,
-            report=Report.DELIVERED if Notify.SUCCESS in job.notify else None,
+            report=Report.DELIVERED if Notify.SUCCESS in job.notify and job.report_allowed else None,
         )
     if outcome.kind is OutcomeKind.PERMANENT:
         return Action(
@@ -99,7 +112,10 @@ def decide(job: Job, outcome: Outcome, *, now: float, policy: RetryPolicy, draw:
             detail=f"not delivered before the message expired: {outcome.detail}",
             report=Report.FAILED if Notify.NEVER not in job.notify else None,
         )
-    at = min(now + backoff_s(job.attempts + 1, policy, draw), job.expires_at)
+    if outcome.kind is OutcomeKind.PENDING:
+        at = min(renotify_at(job.attempts + 1, policy, now), job.expires_at)
+    else:
+        at = min(now + backoff_s(job.attempts + 1, policy, draw), job.expires_at)
     warn = (
         policy.delay_warning_s is not None
         and not job.delay_notified
@@ -107,7 +123,7 @@ def decide(job: Job, outcome: Outcome, *, now: float, policy: RetryPolicy, draw:
         and now - job.created_at >= policy.delay_warning_s
     )
     return Action(
-        kind=ActionKind.RETRY,
+        kind=ActionKind.WAIT if outcome.kind is OutcomeKind.PENDING else ActionKind.RETRY,
         status=outcome.status,
         detail=outcome.detail,
         at=at,

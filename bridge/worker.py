@@ -39,6 +39,9 @@ class WorkerSettings:
     poll_s: float = 1.0
     concurrency: int = 8
     policy: RetryPolicy = field(default_factory=RetryPolicy)
+    #: content of finished messages is removed this long after their last job ended (None: kept)
+    content_grace_s: float | None = None
+    sweep_every_s: float = 60.0
 
 
 class Worker:
@@ -59,6 +62,7 @@ class Worker:
         self.clock = clock
         self.draw = draw
         self._wake = asyncio.Event()
+        self._next_sweep = 0.0
 
     def wake(self) -> None:
         """New work was queued: look now instead of at the next poll."""
@@ -67,6 +71,7 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
+                await self.sweep()
                 done = await self.run_once()
             except BridgeError as exc:  # the store is down: wait and try again, never crash the process
                 log.error("worker=%s error=%r", self.settings.owner, exc)
@@ -79,6 +84,17 @@ class Worker:
             for w in waiters:
                 w.cancel()
         await self.store.release(owner=self.settings.owner)
+
+    async def sweep(self) -> int:
+        """Remove the content of messages finished more than `content_grace_s` ago (at most once a minute)."""
+        now = self.clock()
+        if self.settings.content_grace_s is None or now < self._next_sweep:
+            return 0
+        self._next_sweep = now + self.settings.sweep_every_s
+        swept = await self.store.sweep(before=now - self.settings.content_grace_s)
+        if swept:
+            log.info("sweep messages=%d content=removed", swept)
+        return swept
 
     async def run_once(self) -> int:
         jobs = await self.store.lease(
@@ -114,7 +130,7 @@ class Worker:
 
     async def _attempt(self, job: Job, message: StoredMessage) -> Outcome:
         try:
-            mmsc_id = await self.route.deliver(job, message)
+            delivery = await self.route.deliver(job, message)
         except PermanentFailure as exc:
             return Outcome(kind=OutcomeKind.PERMANENT, status=exc.status, detail=exc.detail)
         except TemporaryFailure as exc:
@@ -122,7 +138,12 @@ class Worker:
         except Exception as exc:  # the per-job catch-all: a route bug must not stop the queue
             log.exception("job=%s route=%s unexpected error", job.id, self.route.name)
             return Outcome(kind=OutcomeKind.TEMPORARY, status="4.3.0", detail=f"internal error: {exc!r}")
-        return Outcome(kind=OutcomeKind.DELIVERED, status="2.0.0", detail="delivered", mmsc_id=mmsc_id)
+        return Outcome(
+            kind=OutcomeKind.PENDING if delivery.pending else OutcomeKind.DELIVERED,
+            status=delivery.status,
+            detail=delivery.detail,
+            mmsc_id=delivery.mmsc_id,
+        )
 
     async def _record(self, job: Job, action: Action, outcome: Outcome | None) -> None:
         now, owner = self.clock(), self.settings.owner
@@ -142,6 +163,18 @@ class Worker:
                 delay_notified=job.delay_notified or action.report is Report.DELAYED,
             )
             state = "retry"
+        elif action.kind is ActionKind.WAIT:
+            assert action.at is not None
+            await self.store.wait(
+                job.id,
+                owner=owner,
+                now=now,
+                at=action.at,
+                mmsc_id=outcome.mmsc_id if outcome else None,
+                status=action.status,
+                delay_notified=job.delay_notified or action.report is Report.DELAYED,
+            )
+            state = "notified"
         elif action.kind is ActionKind.FAIL:
             await self.store.fail(job.id, owner=owner, now=now, status=action.status, error=action.detail)
             state = "failed"

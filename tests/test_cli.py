@@ -184,6 +184,6 @@ def test_check_config_opens_the_files_it_names(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     folder = tmp_path / "folder.toml"
-    folder.write_text(f'[route]\nfolder = "{blocker}/delivered"\n')
+    folder.write_text(f'[route]\nkind = "folder"\nfolder = "{blocker}/delivered"\n')
     out = run("check-config", "--config", folder)
     assert out.returncode == 1 and f"route.folder: {blocker}/delivered cannot be written" in out.stderr

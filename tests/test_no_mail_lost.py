@@ -41,6 +41,7 @@ first_retry_s = 0.5
 max_retry_s = 1.0
 lease_s = 2.0
 [route]
+kind = "folder"
 folder = "{tmp}/delivered"
 [reports]
 outbox = "{tmp}/outbox"

@@ -9,6 +9,7 @@ from pathlib import Path
 from flufl.bounce import all_failures
 
 from bridge.adapters.mail.outbox import OutboxMailSender
+from bridge.adapters.mmsc.base import Delivery
 from bridge.adapters.mmsc.folder import FolderRoute
 from bridge.adapters.store.base import NewJob
 from bridge.adapters.store.sqlite import SQLiteJobStore
@@ -41,12 +42,14 @@ class Scripted:
         self.results = list(results)
         self.calls = 0
 
-    async def deliver(self, job: Job, message: StoredMessage) -> str | None:
+    async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         self.calls += 1
         result = self.results.pop(0) if self.results else "ok"
         if isinstance(result, BaseException):
             raise result
-        return str(result)
+        if isinstance(result, Delivery):
+            return result
+        return Delivery(mmsc_id=str(result))
 
 
 async def setup(

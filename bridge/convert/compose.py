@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bridge.codec.mms import Priority, RetrieveConf, SendReq, YesNo, encode_pdu
+from bridge.codec.mms import INSERT_ADDRESS, Priority, RetrieveConf, SendReq, YesNo, encode_pdu
 from bridge.codec.multipart import BodyPart
 from bridge.codec.smil import SMIL_MEDIA_TYPE, Slide, encode_smil
 from bridge.codec.tables import Charset
@@ -129,7 +129,14 @@ def retrieve_conf(
 
 
 def send_req(conv: Conversion, *, transaction_id: str, to: tuple[str, ...]) -> SendReq:
-    return SendReq(transaction_id=transaction_id, to=to, **_message_headers(conv))
+    """The stored form of a converted mail. From carries the mail's sender (the builtin MMSC shows it to the
+    phone); without one, the MMSC is asked to insert its own (Insert-address-token)."""
+    return SendReq(
+        transaction_id=transaction_id,
+        to=to,
+        sender=conv.sender or INSERT_ADDRESS,
+        **_message_headers(conv),
+    )
 
 
 def _text_chunks(text: str, limit: int) -> list[str]:
@@ -523,3 +530,26 @@ __all__ = [
     "retrieve_conf",
     "send_req",
 ]
+
+
+def retrieve_conf_from(
+    request: SendReq, *, transaction_id: str, message_id: str, to: tuple[str, ...], date: datetime
+) -> RetrieveConf:
+    """The m-retrieve-conf a phone fetches for a stored m-send-req (OMA-MMS-ENC 6.3): the same message headers
+    and body, addressed to that one phone; send-only headers (Expiry, Delivery-Time, visibility) left out."""
+    return RetrieveConf(
+        transaction_id=transaction_id,
+        message_id=message_id,
+        date=date,
+        sender=request.sender if isinstance(request.sender, str) else None,
+        to=to,
+        subject=request.subject,
+        message_class=request.message_class,
+        priority=request.priority,
+        delivery_report=request.delivery_report,
+        read_report=request.read_report,
+        content_class=request.content_class,
+        drm_content=request.drm_content,
+        content_type=request.content_type,
+        parts=request.parts,
+    )

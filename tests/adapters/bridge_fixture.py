@@ -34,7 +34,7 @@ def bridge_config(tmp: Path, **smtp: Any) -> Config:
         smtp=dataclasses.replace(base, **smtp),
         store=StoreConfig(url=f"sqlite:///{tmp / 'bridge.db'}"),
         delivery=DeliveryConfig(poll_s=0.05, first_retry_s=0.2, max_retry_s=1.0, delay_warning_s=0),
-        route=RouteConfig(folder=str(tmp / "delivered")),
+        route=RouteConfig(kind="folder", folder=str(tmp / "delivered")),
         reports=ReportsConfig(outbox=str(tmp / "outbox")),
     )
 

@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 from bridge.adapters.files import write_atomically
+from bridge.adapters.mmsc.base import Delivery
 from bridge.codec.mms import readdress
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
 from bridge.model import Job, StoredMessage
@@ -19,7 +20,7 @@ class FolderRoute:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
-    async def deliver(self, job: Job, message: StoredMessage) -> str | None:
+    async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         try:
             data = readdress(message.mms, transaction_id=job.id, to=(f"{job.recipient.e164}/TYPE=PLMN",))
         except DecodeError as exc:
@@ -28,4 +29,4 @@ class FolderRoute:
             await asyncio.to_thread(write_atomically, self.folder / f"{job.id}.mms", data)
         except OSError as exc:
             raise TemporaryFailure(f"folder {self.folder}: {exc.strerror}", "4.3.0") from exc
-        return job.id
+        return Delivery(mmsc_id=job.id)

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 from bridge.adapters.store.base import NewJob
 from bridge.errors import StoreError
-from bridge.model import MSISDN, Job, JobState, Notify, StoredMessage
+from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
 
 _T = TypeVar("_T")
 
@@ -53,16 +53,28 @@ CREATE TABLE IF NOT EXISTS jobs (
     last_error TEXT,
     mmsc_id TEXT,
     delay_notified INTEGER NOT NULL DEFAULT 0,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    token TEXT NOT NULL DEFAULT '',
+    handset TEXT,
+    report_allowed INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS jobs_message ON jobs (message_id);
 """
+# columns added after the first release, for databases created before them
+_ADDED_COLUMNS = (
+    ("token", "TEXT NOT NULL DEFAULT ''"),
+    ("handset", "TEXT"),
+    ("report_allowed", "INTEGER NOT NULL DEFAULT 1"),
+)
+_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token);"
 
 _JOB_COLUMNS = (
     "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
-    "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified, rcpt_to"
+    "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified, rcpt_to, token, handset, "
+    "report_allowed"
 )
+_FINAL = "('delivered', 'failed', 'expired')"
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -83,6 +95,9 @@ def _job(row: tuple[Any, ...]) -> Job:
         mmsc_id=row[13],
         delay_notified=bool(row[14]),
         rcpt_to=row[15],
+        token=row[16],
+        handset=Handset(row[17]) if row[17] else None,
+        report_allowed=bool(row[18]),
     )
 
 
@@ -110,6 +125,11 @@ class SQLiteJobStore:
         db.execute("PRAGMA foreign_keys=ON")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
+        have = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+        for name, decl in _ADDED_COLUMNS:
+            if name not in have:
+                db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+        db.executescript(_INDEXES)
         self._db = db
 
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -189,8 +209,8 @@ class SQLiteJobStore:
             )
             db.executemany(
                 "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state,"
-                " created_at, expires_at, next_attempt_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?)",
+                " created_at, expires_at, next_attempt_at, updated_at, token)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
                 [
                     (
                         job.id,
@@ -203,6 +223,7 @@ class SQLiteJobStore:
                         job.expires_at,
                         message.received_at,
                         message.received_at,
+                        job.token,
                     )
                     for job in jobs
                 ],
@@ -217,7 +238,7 @@ class SQLiteJobStore:
             ids = [
                 r[0]
                 for r in db.execute(
-                    "SELECT id FROM jobs WHERE (state = 'queued' AND next_attempt_at <= ?)"
+                    "SELECT id FROM jobs WHERE (state IN ('queued', 'notified', 'retrieved') AND next_attempt_at <= ?)"
                     " OR (state = 'leased' AND lease_until < ?) ORDER BY next_attempt_at LIMIT ?",
                     (now, now, limit),
                 )
@@ -275,6 +296,54 @@ class SQLiteJobStore:
     async def expire(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None:
         await self._final("expired", job_id, owner, now, status, error)
 
+    async def wait(
+        self, job_id: str, *, owner: str, now: float, at: float, mmsc_id: str | None, status: str, delay_notified: bool
+    ) -> None:
+        await self._transition(
+            job_id,
+            owner,
+            "state = 'notified', next_attempt_at = ?, attempts = attempts + 1, mmsc_id = ?, last_status = ?,"
+            " last_error = NULL, lease_owner = NULL, lease_until = NULL, delay_notified = ?, updated_at = ?",
+            (at, mmsc_id, status, int(delay_notified), now),
+        )
+
+    async def handset(
+        self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
+    ) -> JobState | None:
+        # The fetch moves the job to `retrieved`; the phone's answers make it due at `at` for the worker to
+        # decide. A fetch never overrides an acknowledgement that came first.
+        if event is Handset.FETCHED:
+            where = "state IN ('notified', 'leased') AND (handset IS NULL OR handset != 'acknowledged')"
+            state = JobState.RETRIEVED
+        elif event is Handset.ACKNOWLEDGED:
+            where = "state IN ('notified', 'leased', 'retrieved')"
+            state = JobState.RETRIEVED
+        else:
+            where = "state IN ('notified', 'leased')"
+            state = JobState.NOTIFIED
+
+        def body(db: sqlite3.Connection) -> JobState | None:
+            cur = db.execute(
+                f"UPDATE jobs SET state = ?, handset = ?, report_allowed = ?, next_attempt_at = ?,"
+                f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND {where}",
+                (state.value, event.value, int(report_allowed), at, now, job_id),
+            )
+            return state if cur.rowcount else None
+
+        return await self._write(body, durable=True)
+
+    async def sweep(self, *, before: float) -> int:
+        def body(db: sqlite3.Connection) -> int:
+            cur = db.execute(
+                "UPDATE messages SET raw = x'', mms = x'' WHERE length(mms) > 0 AND id IN ("
+                " SELECT message_id FROM jobs GROUP BY message_id"
+                f" HAVING SUM(state NOT IN {_FINAL}) = 0 AND MAX(updated_at) < ?)",
+                (before,),
+            )
+            return cur.rowcount
+
+        return await self._write(body, durable=False)
+
     async def release(self, *, owner: str) -> int:
         def body(db: sqlite3.Connection) -> int:
             cur = db.execute(
@@ -290,7 +359,7 @@ class SQLiteJobStore:
         def body(db: sqlite3.Connection) -> bool:
             cur = db.execute(
                 "UPDATE jobs SET state = 'queued', next_attempt_at = ?, lease_owner = NULL, lease_until = NULL,"
-                " updated_at = ? WHERE id = ? AND state IN ('queued', 'leased')",
+                " updated_at = ? WHERE id = ? AND state IN ('queued', 'leased', 'notified')",
                 (now, now, job_id),
             )
             return cur.rowcount > 0
@@ -317,6 +386,13 @@ class SQLiteJobStore:
             return _job(row) if row else None
 
         return await self._run(run)
+
+    async def by_token(self, token: str) -> Job | None:
+        def run() -> Job | None:
+            row = self.db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE token = ?", (token,)).fetchone()
+            return _job(row) if row else None
+
+        return await self._run(run) if token else None
 
     async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         def run() -> list[Job]:

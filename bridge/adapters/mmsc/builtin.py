@@ -1,0 +1,87 @@
+"""The builtin MMSC's delivery side: tell the phone with a WAP Push, then wait for it to fetch the content.
+
+Steps 3 to 5 of OMA-MMS-CTR's MM1 flow, MMSC side: an m-notification-ind (OMA-MMS-ENC 6.2) whose
+Content-Location is `<public_url>/m/<token>` goes out through the configured `PushSender`; the job is pending
+until the phone fetches the URL or answers (`bridge.adapters.mmsc.web` records that on the job); each call of
+`deliver` while nothing came back sends the same notification again (same token, same Transaction-Id), as the
+worker's re-notification schedule asks.
+
+The phone's answers, decided here:
+- fetched, or m-notifyresp-ind Retrieved / m-acknowledge-ind: delivered;
+- Rejected: permanent failure 5.7.1 (the recipient refused it);
+- Unrecognised: permanent failure 5.6.0 (the phone could not read the notification);
+- Deferred: pending, no further notification (the user fetches it by hand, or it expires).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+
+from bridge.adapters.mmsc.base import Delivery
+from bridge.adapters.sms.base import PushSender
+from bridge.codec.mms import SendReq, decode_pdu
+from bridge.convert.notification import notification_push
+from bridge.errors import DecodeError, PermanentFailure
+from bridge.model import Handset, Job, StoredMessage
+
+PENDING_STATUS = "4.0.0"
+
+
+def content_location(public_url: str, token: str) -> str:
+    return f"{public_url.rstrip('/')}/m/{token}"
+
+
+class BuiltinMMSC:
+    name = "builtin"
+
+    def __init__(
+        self,
+        *,
+        push: PushSender,
+        public_url: str,
+        sender_in_notification: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.push = push
+        self.public_url = public_url
+        self.sender_in_notification = sender_in_notification
+        self.clock = clock
+
+    async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
+        if job.handset is Handset.FETCHED:
+            return Delivery(mmsc_id=job.id, detail="fetched by the phone")
+        if job.handset is Handset.ACKNOWLEDGED:
+            return Delivery(mmsc_id=job.id, detail="retrieved by the phone")
+        if job.handset is Handset.REJECTED:
+            raise PermanentFailure("the recipient's phone rejected the message", "5.7.1")
+        if job.handset is Handset.UNRECOGNISED:
+            raise PermanentFailure("the recipient's phone could not read the MMS notification", "5.6.0")
+        if job.handset is Handset.DEFERRED:
+            return Delivery(
+                mmsc_id=job.id, pending=True, status=PENDING_STATUS, detail="the phone deferred the retrieval"
+            )
+        try:
+            request = decode_pdu(message.mms)
+        except DecodeError as exc:
+            raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
+        assert isinstance(request, SendReq)
+        sender = request.sender if self.sender_in_notification and isinstance(request.sender, str) else None
+        _, segments = notification_push(
+            transaction_id=job.token,
+            content_location=content_location(self.public_url, job.token),
+            # the m-retrieve-conf differs from the stored m-send-req by a few header octets only
+            message_size=len(message.mms),
+            expiry=timedelta(seconds=max(60, int(job.expires_at - self.clock()))),
+            reference=int.from_bytes(job.token.encode()[:1], "big"),
+            sender=sender,
+            subject=request.subject,
+        )
+        sms_id = await self.push.send(to=job.recipient, user_data=segments)
+        return Delivery(
+            mmsc_id=job.id,
+            pending=True,
+            status=PENDING_STATUS,
+            detail=f"notified in {len(segments)} SMS (sms id {sms_id or '-'}); waiting for the phone",
+        )

@@ -1,0 +1,199 @@
+"""The builtin MMSC's web side (aiohttp, in the bridge's event loop): where phones fetch content and answer.
+
+- `GET /m/<token>` (and HEAD): the m-retrieve-conf (OMA-MMS-ENC 6.3) as `application/vnd.wap.mms-message`.
+  The token is the job's 128-bit secret; an unknown token, a job that failed or expired, or content already
+  swept gets 404. Single byte ranges (RFC 9110 14) are served as 206, an unsatisfiable one gets 416; several
+  ranges get the whole body. A GET that hands out the last byte records the fetch (job -> `retrieved`).
+- `POST /m`: m-notifyresp-ind (6.2) and m-acknowledge-ind (6.4), matched by Transaction-Id (the token).
+  Each is recorded on the job with its X-Mms-Report-Allowed, and the worker is woken to finish the job. A body
+  that is not such a PDU gets 400, an unknown Transaction-Id 404; neither changes anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from bridge.adapters.store.base import JobStore
+from bridge.codec.mms import AcknowledgeInd, NotifyRespInd, SendReq, Status, YesNo, decode_pdu, encode_pdu
+from bridge.convert.compose import retrieve_conf_from
+from bridge.errors import DecodeError, StoreError
+from bridge.model import Handset, Job, JobState
+
+log = logging.getLogger("bridge.mmsc")
+
+MMS_MEDIA_TYPE = "application/vnd.wap.mms-message"
+#: what a phone posts is a few dozen octets; anything much larger is not an MMS answer
+MAX_POST_BYTES = 64 * 1024
+_STATUS_EVENTS = {
+    Status.RETRIEVED: Handset.ACKNOWLEDGED,
+    Status.REJECTED: Handset.REJECTED,
+    Status.DEFERRED: Handset.DEFERRED,
+    Status.UNRECOGNISED: Handset.UNRECOGNISED,
+}
+_SERVED_STATES = (JobState.NOTIFIED, JobState.LEASED, JobState.RETRIEVED, JobState.DELIVERED)
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
+    """One `bytes=` range as (first, last) inclusive; None to serve it all; False when unsatisfiable."""
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes" or "," in spec:
+        return None
+    first_s, dash, last_s = spec.strip().partition("-")
+    if not dash or not (first_s.isdigit() or last_s.isdigit()):
+        return None
+    if not first_s:
+        length = int(last_s)
+        return (max(0, size - length), size - 1) if length and size else False
+    first = int(first_s)
+    last = min(int(last_s), size - 1) if last_s.isdigit() else size - 1
+    if first >= size or (last_s and int(last_s) < first):
+        return False
+    return first, last
+
+
+class MmscWeb:
+    def __init__(
+        self,
+        *,
+        store: JobStore,
+        ack_wait_s: float,
+        on_answer: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+        cache_entries: int = 32,
+    ) -> None:
+        self.store = store
+        self.ack_wait_s = ack_wait_s
+        self.on_answer = on_answer
+        self.clock = clock
+        self._cache: OrderedDict[str, bytes] = OrderedDict()
+        self._cache_entries = cache_entries
+        self.app = web.Application(client_max_size=MAX_POST_BYTES)
+        self.app.router.add_get("/m/{token}", self.get_content)
+        self.app.router.add_post("/m", self.post_answer)
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    async def start(self, host: str, port: int) -> int:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        # our own listening socket, so that port 0 gives a port we can read back
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            sock.close()
+            raise
+        sock.listen(128)
+        sock.setblocking(False)
+        await web.SockSite(self._runner, sock).start()
+        self.port = int(sock.getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _content(self, job: Job) -> bytes | None:
+        cached = self._cache.get(job.id)
+        if cached is not None:
+            self._cache.move_to_end(job.id)
+            return cached
+        message = await self.store.message(job.message_id)
+        if not message.mms:
+            return None
+        request = decode_pdu(message.mms)
+        assert isinstance(request, SendReq)
+        data = encode_pdu(
+            retrieve_conf_from(
+                request,
+                transaction_id=job.token,
+                message_id=job.id,
+                to=(f"{job.recipient.e164}/TYPE=PLMN",),
+                date=datetime.fromtimestamp(int(message.received_at), UTC),
+            )
+        )
+        self._cache[job.id] = data
+        if len(self._cache) > self._cache_entries:
+            self._cache.popitem(last=False)
+        return data
+
+    async def get_content(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        try:
+            job = await self.store.by_token(token)
+            servable = (
+                job is not None
+                and job.state in _SERVED_STATES
+                and job.mmsc_id is not None
+                and (job.state is JobState.DELIVERED or self.clock() < job.expires_at)
+            )
+            data = await self._content(job) if servable and job is not None else None
+        except (StoreError, DecodeError) as exc:
+            log.error("fetch error=%r", exc)
+            raise web.HTTPServiceUnavailable(text="content store unavailable, try again\n") from exc
+        if job is None or data is None:
+            raise web.HTTPNotFound(text="no such message, or it has expired\n")
+        size = len(data)
+        headers = {"Accept-Ranges": "bytes", "Cache-Control": "no-store"}
+        wanted = parse_range(request.headers.get("Range", ""), size) if "Range" in request.headers else None
+        if wanted is False:
+            raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
+        first, last = wanted if isinstance(wanted, tuple) else (0, size - 1)
+        if request.method == "GET" and last == size - 1:
+            await self._fetched(job)
+        body = data[first : last + 1]
+        if isinstance(wanted, tuple):
+            headers["Content-Range"] = f"bytes {first}-{last}/{size}"
+            return web.Response(status=206, body=body, content_type=MMS_MEDIA_TYPE, headers=headers)
+        return web.Response(body=body, content_type=MMS_MEDIA_TYPE, headers=headers)
+
+    async def _fetched(self, job: Job) -> None:
+        now = self.clock()
+        state = await self.store.handset(
+            job.id, event=Handset.FETCHED, now=now, at=now + self.ack_wait_s, report_allowed=job.report_allowed
+        )
+        if state is not None:
+            log.info("job=%s state=%s to=%s", job.id, state, job.recipient.masked)
+
+    async def post_answer(self, request: web.Request) -> web.Response:
+        media_type = request.content_type
+        if media_type != MMS_MEDIA_TYPE:
+            raise web.HTTPUnsupportedMediaType(text=f"expected {MMS_MEDIA_TYPE}, got {media_type}\n")
+        body = await request.read()
+        try:
+            pdu = decode_pdu(body)
+        except DecodeError as exc:
+            raise web.HTTPBadRequest(text=f"not an MMS PDU: {exc}\n") from exc
+        if isinstance(pdu, NotifyRespInd):
+            event = _STATUS_EVENTS.get(Status(pdu.status)) if pdu.status in set(Status) else None
+            if event is None:
+                raise web.HTTPBadRequest(text=f"X-Mms-Status {pdu.status!r} is not an answer to a notification\n")
+        elif isinstance(pdu, AcknowledgeInd):
+            event = Handset.ACKNOWLEDGED
+        else:
+            raise web.HTTPBadRequest(text=f"expected m-notifyresp-ind or m-acknowledge-ind, got {type(pdu).__name__}\n")
+        try:
+            job = await self.store.by_token(pdu.transaction_id)
+            if job is None or job.mmsc_id is None:
+                raise web.HTTPNotFound(text="no such transaction\n")
+            now = self.clock()
+            at = job.expires_at if event is Handset.DEFERRED else now
+            state = await self.store.handset(
+                job.id, event=event, now=now, at=at, report_allowed=pdu.report_allowed != YesNo.NO
+            )
+        except StoreError as exc:
+            log.error("answer error=%r", exc)
+            raise web.HTTPServiceUnavailable(text="store unavailable, try again\n") from exc
+        log.info("job=%s handset=%s state=%s to=%s", job.id, event, state or job.state, job.recipient.masked)
+        if state is not None and event is not Handset.DEFERRED:
+            self.on_answer()
+        return web.Response(status=200)
