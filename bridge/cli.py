@@ -37,6 +37,8 @@ from bridge.codec.wsp import ContentType
 from bridge.config import Config, load_config
 from bridge.convert.compose import ConversionRefused, convert_mail, retrieve_conf, send_req
 from bridge.errors import ConfigError, DecodeError
+from bridge.model import JobState
+from bridge.phone import Answer, Phone, PhoneError
 
 FORMS = ("auto", "pdu", "ud", "tpdu", "tpdu-smsc", "wsp")
 _HEX_CHARS = frozenset(string.hexdigits + string.whitespace + ":")
@@ -416,6 +418,39 @@ def _cmd_queue(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _cmd_phone(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    outbox = args.outbox or Path(config.sms.outbox)
+    phone = Phone(
+        outbox=outbox,
+        inbox=args.inbox,
+        answer=Answer(args.answer),
+        numbers=frozenset(args.number),
+        mmsc_url=args.mmsc_url,
+    )
+    refused = 0
+    if not args.once:
+        print(f"bridge phone: watching {outbox} for notifications, saving to {args.inbox} (Ctrl-C to stop)", flush=True)
+    try:
+        while True:
+            while True:
+                try:
+                    for received in phone.poll():
+                        print(received.summary, flush=True)
+                    break
+                except PhoneError as exc:  # refused and moved aside: go on with the others
+                    refused += 1
+                    print(f"bridge phone: refused: {exc}", file=sys.stderr, flush=True)
+            if args.once:
+                break
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        phone.close()
+    return 1 if refused else 0
+
+
 def _cmd_check_config(args: argparse.Namespace) -> int:
     from bridge.app import check_files
 
@@ -459,10 +494,25 @@ def build_parser() -> argparse.ArgumentParser:
     q = sub.add_parser("queue", help="inspect and act on queued jobs: ls | show ID | retry ID | purge ID")
     q.add_argument("action", choices=("ls", "show", "retry", "purge"))
     q.add_argument("id", nargs="?")
-    q.add_argument("--state", choices=("queued", "leased", "delivered", "failed", "expired"))
+    q.add_argument("--state", choices=[state.value for state in JobState])
     q.add_argument("--limit", type=int, default=100)
     q.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
     q.set_defaults(func=_cmd_queue)
+    ph = sub.add_parser(
+        "phone",
+        help="a virtual handset: take notifications from the SMS outbox, fetch the MMS, answer the MMSC",
+        description="Read WAP Push SMS from the SMS outbox folder (sms.outbox), fetch each MMS from its "
+        "Content-Location, answer the MMSC and save what arrived in a folder per message.",
+    )
+    ph.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
+    ph.add_argument("--outbox", type=Path, default=None, help="SMS outbox folder (default: sms.outbox)")
+    ph.add_argument("--inbox", type=Path, default=Path("var/phone"), help="where messages are saved (var/phone)")
+    ph.add_argument("--number", action="append", default=[], help="only this E.164 number (repeatable)")
+    ph.add_argument("--answer", choices=[a.value for a in Answer], default=Answer.RETRIEVE.value)
+    ph.add_argument("--mmsc-url", default=None, help="where answers go (default: /m at the content's origin)")
+    ph.add_argument("--once", action="store_true", help="handle what is there now and exit")
+    ph.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the outbox")
+    ph.set_defaults(func=_cmd_phone)
     chk = sub.add_parser("check-config", help="validate a configuration file and name each bad key")
     chk.add_argument("--config", type=Path, default=None, help="file to check (default: ./config.toml)")
     chk.set_defaults(func=_cmd_check_config)

@@ -36,6 +36,7 @@ ALLOWED = {
         "bridge.adapters.mmsc.base",
     },
     "bridge.config": {"bridge.errors"},
+    "bridge.phone": {"bridge.errors", "bridge.codec"},
 }
 
 

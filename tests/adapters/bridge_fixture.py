@@ -12,8 +12,10 @@ from bridge.app import Bridge
 from bridge.config import (
     Config,
     DeliveryConfig,
+    MmscConfig,
     ReportsConfig,
     RouteConfig,
+    SmsConfig,
     SmtpConfig,
     StoreConfig,
 )
@@ -36,6 +38,18 @@ def bridge_config(tmp: Path, **smtp: Any) -> Config:
         delivery=DeliveryConfig(poll_s=0.05, first_retry_s=0.2, max_retry_s=1.0, delay_warning_s=0),
         route=RouteConfig(kind="folder", folder=str(tmp / "delivered")),
         reports=ReportsConfig(outbox=str(tmp / "outbox")),
+    )
+
+
+def builtin_config(tmp: Path, *, sms: SmsConfig | None = None, delivery: Any = None, **mmsc: Any) -> Config:
+    """The bridge with its builtin MMSC on 127.0.0.1 port 0 and the SMS outbox (or `sms`) in `tmp`."""
+    base = bridge_config(tmp)
+    return dataclasses.replace(
+        base,
+        route=RouteConfig(kind="builtin"),
+        mmsc=MmscConfig(**{"host": "127.0.0.1", "port": 0, "ack_wait_s": 0.3, **mmsc}),
+        sms=sms or SmsConfig(outbox=str(tmp / "sms")),
+        delivery=delivery or base.delivery,
     )
 
 

@@ -103,6 +103,9 @@ class MmscWeb:
             await self._runner.cleanup()
 
     async def _content(self, job: Job) -> bytes | None:
+        if job.state.final:
+            # its content may have been swept since it was cached: look in the store again
+            self._cache.pop(job.id, None)
         cached = self._cache.get(job.id)
         if cached is not None:
             self._cache.move_to_end(job.id)
