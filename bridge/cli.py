@@ -428,7 +428,8 @@ def _cmd_phone(args: argparse.Namespace) -> int:
         numbers=frozenset(args.number),
         mmsc_url=args.mmsc_url,
     )
-    refused = 0
+    refused = handled = 0
+    deadline = time.monotonic() + args.wait
     if not args.once:
         print(f"bridge phone: watching {outbox} for notifications, saving to {args.inbox} (Ctrl-C to stop)", flush=True)
     try:
@@ -436,14 +437,18 @@ def _cmd_phone(args: argparse.Namespace) -> int:
             while True:
                 try:
                     for received in phone.poll():
+                        handled += 1
                         print(received.summary, flush=True)
                     break
                 except PhoneError as exc:  # refused and moved aside: go on with the others
                     refused += 1
                     print(f"bridge phone: refused: {exc}", file=sys.stderr, flush=True)
-            if args.once:
+            if args.once and (handled or refused or time.monotonic() >= deadline):
                 break
             time.sleep(args.interval)
+        if args.once and not (handled or refused):
+            print(f"bridge phone: no notification arrived in {outbox} within {args.wait:g} s", file=sys.stderr)
+            return 1
     except KeyboardInterrupt:
         pass
     finally:
@@ -510,7 +515,8 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--number", action="append", default=[], help="only this E.164 number (repeatable)")
     ph.add_argument("--answer", choices=[a.value for a in Answer], default=Answer.RETRIEVE.value)
     ph.add_argument("--mmsc-url", default=None, help="where answers go (default: /m at the content's origin)")
-    ph.add_argument("--once", action="store_true", help="handle what is there now and exit")
+    ph.add_argument("--once", action="store_true", help="handle what arrived (waiting up to --wait s) and exit")
+    ph.add_argument("--wait", type=float, default=30.0, help="with --once: how long to wait for a first one")
     ph.add_argument("--interval", type=float, default=0.5, help="seconds between looks at the outbox")
     ph.set_defaults(func=_cmd_phone)
     chk = sub.add_parser("check-config", help="validate a configuration file and name each bad key")
