@@ -27,6 +27,7 @@ from bridge.adapters.mmsc.folder import FolderRoute
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.outbox import OutboxPushSender
+from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
 from bridge.adapters.smtp.recipients import RecipientPolicy
@@ -140,7 +141,31 @@ def make_mailer(config: Config) -> MailSender:
 
 def make_push_sender(config: Config) -> PushSender:
     """The SMS transport `[sms]` names, for the builtin MMSC's notifications."""
-    return OutboxPushSender(Path(config.sms.outbox))
+    sms = config.sms
+    if sms.kind == "smpp":
+        return SMPPPushSender(
+            SMPPSettings(
+                host=sms.smpp_host,
+                port=sms.smpp_port,
+                system_id=sms.smpp_system_id,
+                password=sms.smpp_password,
+                system_type=sms.smpp_system_type,
+                bind=sms.smpp_bind,
+                source_addr=sms.smpp_source_addr,
+                source_addr_ton=sms.smpp_source_ton,
+                source_addr_npi=sms.smpp_source_npi,
+                data_coding=sms.smpp_data_coding,
+                registered_delivery=sms.smpp_registered_delivery,
+                window=sms.smpp_window,
+                max_per_second=sms.smpp_max_per_second,
+                enquire_link_s=sms.smpp_enquire_link_s,
+                connect_timeout_s=sms.smpp_connect_timeout_s,
+                response_timeout_s=sms.smpp_response_timeout_s,
+                reconnect_max_s=sms.smpp_reconnect_max_s,
+                throttle_pause_s=sms.smpp_throttle_pause_s,
+            )
+        )
+    return OutboxPushSender(Path(sms.outbox))
 
 
 def convert_profile(cv: ConvertConfig, name: str | None = None) -> Profile:
@@ -172,6 +197,7 @@ class Bridge:
         self.port: int | None = None
         self._server: asyncio.Server | None = None
         self.web: MmscWeb | None = None
+        self.push: PushSender | None = None
         self.http_port: int | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
@@ -184,8 +210,10 @@ class Bridge:
         if c.route.kind == "builtin":
             self.web = MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake())
             self.http_port = await self.web.start(c.mmsc.host, c.mmsc.port)
+            self.push = make_push_sender(c)
+            await self.push.start()
             route = BuiltinMMSC(
-                push=make_push_sender(c),
+                push=self.push,
                 public_url=c.mmsc.base_url(self.http_port),
                 sender_in_notification=c.mmsc.sender_in_notification,
             )
@@ -284,6 +312,8 @@ class Bridge:
             await self._worker_task
         if self.web is not None:
             await self.web.stop()
+        if self.push is not None:
+            await self.push.close()
         # conversions in flight finish; their mails are committed or refused before we close the store
         await asyncio.to_thread(self._executor.shutdown, True)
         await asyncio.sleep(0)

@@ -215,7 +215,7 @@ class MmscConfig:
         return f"http://{host}:{port if port is not None else self.port}"
 
 
-SMS_KINDS = ("outbox",)
+SMS_KINDS = ("outbox", "smpp")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -224,10 +224,45 @@ class SmsConfig:
 
     kind: str = "outbox"
     outbox: str = "var/sms-outbox"
+    smpp_host: str = ""
+    smpp_port: int = 2775
+    smpp_system_id: str = ""
+    smpp_password: str = ""
+    smpp_system_type: str = ""
+    smpp_bind: str = "transceiver"
+    smpp_source_addr: str = ""
+    smpp_source_ton: int = 5
+    smpp_source_npi: int = 0
+    smpp_data_coding: int = 4
+    smpp_registered_delivery: bool = True
+    smpp_window: int = 10
+    smpp_max_per_second: float = 50.0
+    smpp_enquire_link_s: float = 30.0
+    smpp_connect_timeout_s: float = 10.0
+    smpp_response_timeout_s: float = 10.0
+    smpp_reconnect_max_s: float = 60.0
+    smpp_throttle_pause_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.kind not in SMS_KINDS:
             raise ConfigError(f"sms.kind: one of {', '.join(SMS_KINDS)}, got {self.kind!r}")
+        if self.kind == "smpp" and not (self.smpp_host and self.smpp_system_id):
+            raise ConfigError('sms.smpp_host and sms.smpp_system_id: needed when sms.kind is "smpp"')
+        if not 0 < self.smpp_port <= 65535:
+            raise ConfigError(f"sms.smpp_port: 1..65535, got {self.smpp_port}")
+        if self.smpp_bind not in ("transceiver", "transmitter"):
+            raise ConfigError(f'sms.smpp_bind: "transceiver" or "transmitter", got {self.smpp_bind!r}')
+        if self.smpp_data_coding not in (0x04, 0xF5):
+            raise ConfigError(f"sms.smpp_data_coding: 4 (8-bit data) or 245 (0xF5), got {self.smpp_data_coding}")
+        if len(self.smpp_system_id) > 15 or len(self.smpp_password) > 8 or len(self.smpp_system_type) > 12:
+            raise ConfigError("sms.smpp_system_id, smpp_password, smpp_system_type: at most 15, 8, 12 characters")
+        if len(self.smpp_source_addr) > 20:
+            raise ConfigError(f"sms.smpp_source_addr: at most 20 characters, got {self.smpp_source_addr!r}")
+        if self.smpp_window < 1 or self.smpp_max_per_second <= 0:
+            raise ConfigError("sms.smpp_window: at least 1; sms.smpp_max_per_second: more than 0")
+        for key in ("smpp_enquire_link_s", "smpp_connect_timeout_s", "smpp_response_timeout_s", "smpp_reconnect_max_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"sms.{key}: a positive number of seconds, got {getattr(self, key)}")
 
 
 REPORT_KINDS = ("outbox", "relay")

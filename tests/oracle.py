@@ -47,9 +47,9 @@ def _checksum(data: bytes) -> int:
 
 
 def _tcp_frame(
-    seq: int, ack: int, flags: int, payload: bytes, *, to_server: bool, ident: int, port: int = 40000
+    seq: int, ack: int, flags: int, payload: bytes, *, to_server: bool, ident: int, port: int = 40000, server: int = 80
 ) -> bytes:
-    sport, dport = (port, 80) if to_server else (80, port)
+    sport, dport = (port, server) if to_server else (server, port)
     addr = bytes((127, 0, 0, 1))
     tcp = struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0)
     pseudo = struct.pack("!4s4sBBH", addr, addr, 0, 6, len(tcp) + len(payload))
@@ -61,28 +61,34 @@ def _tcp_frame(
     return b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x08\x00" + ip + tcp + payload
 
 
+def _tcp_frames(payload: bytes, *, sport: int, server: int = 80) -> list[bytes]:
+    """A complete TCP conversation in which the client sends `payload`, in 16 kB segments."""
+    syn, ack, psh, fin = 0x02, 0x10, 0x08, 0x01
+    c, s = 1000, 5000
+    kw = {"port": sport, "server": server}
+    frames = [
+        _tcp_frame(c, 0, syn, b"", to_server=True, ident=1, **kw),
+        _tcp_frame(s, c + 1, syn | ack, b"", to_server=False, ident=2, **kw),
+        _tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=3, **kw),
+    ]
+    c, s = c + 1, s + 1
+    for off in range(0, len(payload), 16000):
+        chunk = payload[off : off + 16000]
+        frames.append(_tcp_frame(c, s, ack | psh, chunk, to_server=True, ident=len(frames) + 1, **kw))
+        c += len(chunk)
+        frames.append(_tcp_frame(s, c, ack, b"", to_server=False, ident=len(frames) + 1, **kw))
+    frames.append(_tcp_frame(c, s, fin | ack, b"", to_server=True, ident=len(frames) + 1, **kw))
+    frames.append(_tcp_frame(s, c + 1, fin | ack, b"", to_server=False, ident=len(frames) + 1, **kw))
+    frames.append(_tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=len(frames) + 1, **kw))
+    return frames
+
+
 def _http_post_frames(body: bytes, *, sport: int, content_type: str = "application/vnd.wap.mms-message") -> list[bytes]:
-    """A complete TCP conversation carrying one HTTP POST of `body`, in 16 kB segments."""
+    """A complete TCP conversation carrying one HTTP POST of `body`."""
     request = (
         f"POST /mms HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
-    syn, ack, psh, fin = 0x02, 0x10, 0x08, 0x01
-    c, s = 1000, 5000
-    frames = [
-        _tcp_frame(c, 0, syn, b"", to_server=True, ident=1, port=sport),
-        _tcp_frame(s, c + 1, syn | ack, b"", to_server=False, ident=2, port=sport),
-        _tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=3, port=sport),
-    ]
-    c, s = c + 1, s + 1
-    for off in range(0, len(request), 16000):
-        chunk = request[off : off + 16000]
-        frames.append(_tcp_frame(c, s, ack | psh, chunk, to_server=True, ident=len(frames) + 1, port=sport))
-        c += len(chunk)
-        frames.append(_tcp_frame(s, c, ack, b"", to_server=False, ident=len(frames) + 1, port=sport))
-    frames.append(_tcp_frame(c, s, fin | ack, b"", to_server=True, ident=len(frames) + 1, port=sport))
-    frames.append(_tcp_frame(s, c + 1, fin | ack, b"", to_server=False, ident=len(frames) + 1, port=sport))
-    frames.append(_tcp_frame(c + 1, s + 1, ack, b"", to_server=True, ident=len(frames) + 1, port=sport))
-    return frames
+    return _tcp_frames(request, sport=sport)
 
 
 def sms_deliver(user_data: bytes, originator: str = "15551234567") -> bytes:
@@ -190,6 +196,44 @@ def dissect_pdus(pdus: Sequence[bytes]) -> list[Dissection]:
 
 def dissect_pdu(pdu: bytes) -> Dissection:
     return dissect_pdus([pdu])[0]
+
+
+SMPP_PORT = 2775
+
+
+def split_smpp(stream: bytes) -> list[bytes]:
+    """The PDUs of an SMPP byte stream, cut by their command_length."""
+    pdus, pos = [], 0
+    while pos + 4 <= len(stream):
+        length = int.from_bytes(stream[pos : pos + 4], "big")
+        assert length >= 16, f"command_length {length} at {pos}"
+        pdus.append(stream[pos : pos + length])
+        pos += length
+    assert pos == len(stream), "the stream ends inside a PDU"
+    return pdus
+
+
+def dissect_smpp(pdus: Sequence[bytes]) -> list[Dissection]:
+    """tshark's reading of SMPP PDUs an ESME sent on one connection, each in a TCP segment of its own; one
+    Dissection per PDU. The SMPP dissector hands binary short messages with UDHI on to GSM SMS UD, WSP, MMSE."""
+    syn, ack, psh = 0x02, 0x10, 0x08
+    kw = {"port": 40000, "server": SMPP_PORT}
+    c, s = 1001, 5001
+    frames = [
+        _tcp_frame(c - 1, 0, syn, b"", to_server=True, ident=1, **kw),
+        _tcp_frame(s - 1, c, syn | ack, b"", to_server=False, ident=2, **kw),
+    ]
+    for pdu in pdus:
+        frames.append(_tcp_frame(c, s, ack | psh, pdu, to_server=True, ident=len(frames) + 1, **kw))
+        c += len(pdu)
+    out: list[Dissection] = []
+    for packet, _ in _run(_pcap(frames, LINKTYPE_ETHERNET), ["-d", f"tcp.port=={SMPP_PORT},smpp"]):
+        seen = Dissection()
+        _collect(packet, seen)
+        if "smpp" in seen.protocols:
+            out.append(seen)
+    assert len(out) == len(pdus), f"tshark found {len(out)} SMPP PDUs in {len(pdus)} segments"
+    return out
 
 
 def dissect_push_segments(user_data: Sequence[bytes]) -> Dissection:

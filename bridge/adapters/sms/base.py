@@ -10,4 +10,9 @@ from bridge.model import MSISDN
 
 
 class PushSender(Protocol):
+    async def start(self) -> None:
+        """Connect, bind, whatever the transport needs before the first `send` (returns at once)."""
+
     async def send(self, *, to: MSISDN, user_data: Sequence[bytes]) -> str | None: ...
+
+    async def close(self) -> None: ...

@@ -21,6 +21,12 @@ class OutboxPushSender:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
     async def send(self, *, to: MSISDN, user_data: Sequence[bytes]) -> str | None:
         push_id = f"{time.time_ns()}{secrets.token_hex(2)}"
         total = len(user_data)

@@ -1,0 +1,283 @@
+"""WAP Pushes over SMPP 3.4: an ESME that keeps one session to the SMSC and submits each SMS as binary data.
+
+The wire rules are `bridge.codec.smpp.SMPPConnection`'s; this module owns the socket and the time: connecting
+with a timeout, bind_transceiver (or bind_transmitter), enquire_link every `enquire_link_s`, a window of at most
+`window` submit_sm awaiting their response, at most `max_per_second` submits, reconnecting with exponential
+backoff when the connection drops or the bind fails. Each SMS goes as submit_sm with esm_class 0x40 (UDHI),
+the configured data_coding (0x04 8-bit data, or 0xF5), and registered_delivery 1 when receipts are asked for;
+receipts (deliver_sm) are answered and logged.
+
+Failures reach the worker as the delivery errors it knows: a submit_sm error about the message or its recipient
+(`PERMANENT_SUBMIT_ERRORS`) is a `PermanentFailure`; throttling and a full queue (ESME_RTHROTTLED,
+ESME_RMSGQFUL) pause all submits for `throttle_pause_s` and are a `TemporaryFailure`, like every other error,
+a timeout or a lost connection. Nothing is lost: the job stays queued and is notified again on its schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from bridge.codec.smpp import (
+    BACKOFF_SUBMIT_ERRORS,
+    ESM_UDHI,
+    PERMANENT_SUBMIT_ERRORS,
+    Bind,
+    BindState,
+    CommandId,
+    CommandStatus,
+    MessageIdResp,
+    Pdu,
+    Receipt,
+    ShortMessage,
+    SMPPConnection,
+    parse_receipt,
+    status_name,
+)
+from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
+from bridge.model import MSISDN
+
+log = logging.getLogger("bridge.smpp")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SMPPSettings:
+    host: str
+    port: int
+    system_id: str
+    password: str
+    system_type: str = ""
+    #: "transceiver" (receipts come back on the same session) or "transmitter"
+    bind: str = "transceiver"
+    source_addr: str = ""
+    source_addr_ton: int = 5
+    source_addr_npi: int = 0
+    data_coding: int = 0x04
+    registered_delivery: bool = True
+    window: int = 10
+    max_per_second: float = 50.0
+    enquire_link_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    response_timeout_s: float = 10.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    throttle_pause_s: float = 1.0
+
+
+class SMPPPushSender:
+    """The `PushSender` for `sms.kind = "smpp"`. `start()` begins connecting; `close()` unbinds."""
+
+    def __init__(
+        self,
+        settings: SMPPSettings,
+        *,
+        on_receipt: Callable[[Receipt], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.on_receipt = on_receipt
+        self.clock = clock
+        self._conn = SMPPConnection()
+        self._writer: asyncio.StreamWriter | None = None
+        self._bound = asyncio.Event()
+        self._window = asyncio.Semaphore(settings.window)
+        self._pending: dict[int, asyncio.Future[Pdu]] = {}
+        self._next_slot = 0.0
+        self._rate_lock = asyncio.Lock()
+        self._paused_until = 0.0
+        self._runner: asyncio.Task[None] | None = None
+        self._closing = False
+        self.connects = 0
+        self.last_error: str | None = None
+
+    async def start(self) -> None:
+        if self._runner is None:
+            self._runner = asyncio.create_task(self._run())
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._writer is not None and self._conn.state in (BindState.BOUND_TX, BindState.BOUND_TRX):
+            with contextlib.suppress(Exception):
+                _, data = self._conn.send_unbind()
+                self._writer.write(data)
+                await asyncio.wait_for(self._writer.drain(), 2)
+                await asyncio.sleep(0.05)
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        self._drop("closed")
+
+    # --- the session --------------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        delay = self.settings.reconnect_min_s
+        while not self._closing:
+            try:
+                await self._session()
+                delay = self.settings.reconnect_min_s
+            except (TimeoutError, OSError, DecodeError, ConnectionError) as exc:
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "smpp host=%s:%d error=%r retry_in=%.1fs", self.settings.host, self.settings.port, exc, delay
+                )
+            self._drop("connection lost")
+            if self._closing:
+                return
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    async def _session(self) -> None:
+        s = self.settings
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(s.host, s.port), s.connect_timeout_s)
+        self._writer, self._conn = writer, SMPPConnection()
+        self.connects += 1
+        try:
+            command = CommandId.BIND_TRANSCEIVER if s.bind == "transceiver" else CommandId.BIND_TRANSMITTER
+            seq, data = self._conn.send_bind(
+                Bind(command_id=command, system_id=s.system_id, password=s.password, system_type=s.system_type)
+            )
+            writer.write(data)
+            pdu = await asyncio.wait_for(self._read_until(reader, seq), s.response_timeout_s)
+            if pdu.command_status != CommandStatus.ESME_ROK:
+                raise ConnectionError(f"bind refused: {status_name(pdu.command_status)}")
+            log.info("smpp bound host=%s:%d system_id=%s mode=%s", s.host, s.port, s.system_id, s.bind)
+            self.last_error = None
+            self._bound.set()
+            keepalive = asyncio.create_task(self._keepalive(writer))
+            try:
+                while True:
+                    while (event := self._conn.next_event()) is not None:
+                        self._handle(event, writer)
+                    if self._conn.state is BindState.CLOSED:
+                        raise ConnectionError("the SMSC unbound")
+                    data = await reader.read(65536)
+                    if not data:
+                        raise ConnectionError("the SMSC closed the connection")
+                    self._conn.receive_data(data)
+            finally:
+                keepalive.cancel()
+        finally:
+            self._bound.clear()
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _read_until(self, reader: asyncio.StreamReader, seq: int) -> Pdu:
+        while True:
+            data = await reader.read(65536)
+            if not data:
+                raise ConnectionError("the SMSC closed the connection during bind")
+            self._conn.receive_data(data)
+            while (event := self._conn.next_event()) is not None:
+                if event.sequence_number == seq:
+                    return event
+
+    async def _keepalive(self, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await asyncio.sleep(self.settings.enquire_link_s)
+            seq, data = self._conn.send_enquire_link()
+            future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+            self._pending[seq] = future
+            writer.write(data)
+            try:
+                await asyncio.wait_for(future, self.settings.response_timeout_s)
+            except TimeoutError:
+                log.warning("smpp enquire_link unanswered: reconnecting")
+                writer.transport.abort()
+                return
+            finally:
+                self._pending.pop(seq, None)
+
+    def _handle(self, pdu: Pdu, writer: asyncio.StreamWriter) -> None:
+        if pdu.command_id.is_response:
+            future = self._pending.pop(pdu.sequence_number, None)
+            if future is not None and not future.done():
+                future.set_result(pdu)
+            return
+        if pdu.command_id is CommandId.DELIVER_SM:
+            assert isinstance(pdu.body, ShortMessage)
+            receipt = parse_receipt(pdu.body)
+            if receipt is not None:
+                log.info("smpp receipt message_id=%s stat=%s err=%s", receipt.message_id, receipt.state, receipt.error)
+                if self.on_receipt is not None:
+                    self.on_receipt(receipt)
+        writer.write(self._conn.send_response(pdu))
+
+    def _drop(self, why: str) -> None:
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(TemporaryFailure(f"SMSC {why} before it answered", "4.4.2"))
+        self._pending.clear()
+
+    # --- sending ------------------------------------------------------------------------------------------------
+
+    async def _pace(self) -> None:
+        """At most `max_per_second` submits, and none while the SMSC asked us to slow down."""
+        async with self._rate_lock:
+            now = self.clock()
+            at = max(now, self._next_slot, self._paused_until)
+            self._next_slot = at + 1.0 / self.settings.max_per_second
+            if at > now:
+                await asyncio.sleep(at - now)
+
+    async def send(self, *, to: MSISDN, user_data: Sequence[bytes]) -> str | None:
+        s = self.settings
+        if self._runner is None:
+            await self.start()
+        try:
+            await asyncio.wait_for(self._bound.wait(), s.connect_timeout_s)
+        except TimeoutError:
+            raise TemporaryFailure(
+                f"no SMPP session to {s.host}:{s.port} ({self.last_error or 'not bound'})", "4.4.1"
+            ) from None
+        # all segments at once within the window: their responses come back in any order
+        ids = await asyncio.gather(*(self._submit(to, ud) for ud in user_data))
+        return ",".join(ids)
+
+    async def _submit(self, to: MSISDN, ud: bytes) -> str:
+        s = self.settings
+        async with self._window:
+            await self._pace()
+            writer = self._writer
+            if writer is None or not self._conn.can_submit:
+                raise TemporaryFailure(f"SMPP session to {s.host}:{s.port} lost", "4.4.2")
+            seq, data = self._conn.send_submit(
+                ShortMessage(
+                    command_id=CommandId.SUBMIT_SM,
+                    source_addr_ton=s.source_addr_ton,
+                    source_addr_npi=s.source_addr_npi,
+                    source_addr=s.source_addr,
+                    dest_addr_ton=1,
+                    dest_addr_npi=1,
+                    destination_addr=to.e164.removeprefix("+"),
+                    esm_class=ESM_UDHI,
+                    data_coding=s.data_coding,
+                    registered_delivery=1 if s.registered_delivery else 0,
+                    short_message=ud,
+                )
+            )
+            future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+            self._pending[seq] = future
+            writer.write(data)
+            try:
+                pdu = await asyncio.wait_for(future, s.response_timeout_s)
+            except TimeoutError:
+                self._pending.pop(seq, None)
+                self._conn.forget(seq)
+                raise TemporaryFailure(f"SMSC did not answer submit_sm in {s.response_timeout_s:g}s", "4.4.2") from None
+        status = pdu.command_status
+        if status == CommandStatus.ESME_ROK and pdu.command_id is CommandId.SUBMIT_SM_RESP:
+            assert isinstance(pdu.body, MessageIdResp)
+            return pdu.body.message_id
+        name = status_name(status) if pdu.command_id is not CommandId.GENERIC_NACK else "generic_nack"
+        if status in BACKOFF_SUBMIT_ERRORS:
+            self._paused_until = max(self._paused_until, self.clock() + s.throttle_pause_s)
+        if status in PERMANENT_SUBMIT_ERRORS:
+            code = "5.1.1" if "DST" in name else "5.3.0"
+            raise PermanentFailure(f"SMSC refused the notification SMS: {name}", code)
+        raise TemporaryFailure(f"SMSC refused the notification SMS for now: {name}", "4.4.2")
