@@ -26,6 +26,7 @@ from bridge.adapters.mmsc.builtin import BuiltinMMSC
 from bridge.adapters.mmsc.folder import FolderRoute
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
+from bridge.adapters.sms.kannel import KannelPushSender, KannelSettings
 from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
 from bridge.adapters.smtp.dkim import DkimChecker
@@ -139,9 +140,24 @@ def make_mailer(config: Config) -> MailSender:
     return OutboxMailSender(Path(r.outbox))
 
 
-def make_push_sender(config: Config) -> PushSender:
-    """The SMS transport `[sms]` names, for the builtin MMSC's notifications."""
+def make_push_sender(config: Config, public_url: str) -> PushSender:
+    """The SMS transport `[sms]` names, for the builtin MMSC's notifications (`public_url`: the MMSC's base URL,
+    where Kannel's delivery reports come back)."""
     sms = config.sms
+    if sms.kind == "kannel":
+        return KannelPushSender(
+            KannelSettings(
+                mode=sms.kannel_mode,
+                sendsms_url=sms.kannel_sendsms_url,
+                username=sms.kannel_username,
+                password=sms.kannel_password,
+                sender=sms.kannel_sender,
+                smsc_id=sms.kannel_smsc_id,
+                dlr_url=f"{public_url}/sms/dlr" if sms.kannel_dlr else "",
+                ppg_url=sms.kannel_ppg_url,
+                timeout_s=sms.kannel_timeout_s,
+            )
+        )
     if sms.kind == "smpp":
         return SMPPPushSender(
             SMPPSettings(
@@ -210,11 +226,12 @@ class Bridge:
         if c.route.kind == "builtin":
             self.web = MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake())
             self.http_port = await self.web.start(c.mmsc.host, c.mmsc.port)
-            self.push = make_push_sender(c)
+            public_url = c.mmsc.base_url(self.http_port)
+            self.push = make_push_sender(c, public_url)
             await self.push.start()
             route = BuiltinMMSC(
                 push=self.push,
-                public_url=c.mmsc.base_url(self.http_port),
+                public_url=public_url,
                 sender_in_notification=c.mmsc.sender_in_notification,
             )
             log.info("mmsc listening on %s:%d, content at %s/m/", c.mmsc.host, self.http_port, route.public_url)

@@ -215,7 +215,7 @@ class MmscConfig:
         return f"http://{host}:{port if port is not None else self.port}"
 
 
-SMS_KINDS = ("outbox", "smpp")
+SMS_KINDS = ("outbox", "smpp", "kannel")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -242,10 +242,28 @@ class SmsConfig:
     smpp_response_timeout_s: float = 10.0
     smpp_reconnect_max_s: float = 60.0
     smpp_throttle_pause_s: float = 1.0
+    kannel_mode: str = "sendsms"
+    kannel_sendsms_url: str = ""
+    kannel_username: str = ""
+    kannel_password: str = ""
+    kannel_sender: str = ""
+    kannel_smsc_id: str = ""
+    kannel_dlr: bool = True
+    kannel_ppg_url: str = ""
+    kannel_timeout_s: float = 10.0
 
     def __post_init__(self) -> None:
         if self.kind not in SMS_KINDS:
             raise ConfigError(f"sms.kind: one of {', '.join(SMS_KINDS)}, got {self.kind!r}")
+        if self.kannel_mode not in ("sendsms", "ppg"):
+            raise ConfigError(f'sms.kannel_mode: "sendsms" or "ppg", got {self.kannel_mode!r}')
+        if self.kind == "kannel":
+            key = "kannel_sendsms_url" if self.kannel_mode == "sendsms" else "kannel_ppg_url"
+            url = getattr(self, key)
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"sms.{key}: an http:// or https:// URL, needed for kannel_mode {self.kannel_mode!r}")
+        if self.kannel_timeout_s <= 0:
+            raise ConfigError(f"sms.kannel_timeout_s: a positive number of seconds, got {self.kannel_timeout_s}")
         if self.kind == "smpp" and not (self.smpp_host and self.smpp_system_id):
             raise ConfigError('sms.smpp_host and sms.smpp_system_id: needed when sms.kind is "smpp"')
         if not 0 < self.smpp_port <= 65535:

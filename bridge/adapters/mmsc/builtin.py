@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from bridge.adapters.mmsc.base import Delivery
 from bridge.adapters.sms.base import PushSender
-from bridge.codec.mms import SendReq, decode_pdu
+from bridge.codec.mms import SendReq, decode_pdu, encode_pdu
 from bridge.convert.notification import notification_push
 from bridge.errors import DecodeError, PermanentFailure
 from bridge.model import Handset, Job, StoredMessage
@@ -68,7 +68,7 @@ class BuiltinMMSC:
             raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
         assert isinstance(request, SendReq)
         sender = request.sender if self.sender_in_notification and isinstance(request.sender, str) else None
-        _, segments = notification_push(
+        notification, segments = notification_push(
             transaction_id=job.token,
             content_location=content_location(self.public_url, job.token),
             # the m-retrieve-conf differs from the stored m-send-req by a few header octets only
@@ -78,7 +78,7 @@ class BuiltinMMSC:
             sender=sender,
             subject=request.subject,
         )
-        sms_id = await self.push.send(to=job.recipient, user_data=segments)
+        sms_id = await self.push.send(to=job.recipient, user_data=segments, pdu=encode_pdu(notification))
         return Delivery(
             mmsc_id=job.id,
             pending=True,

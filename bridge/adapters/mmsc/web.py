@@ -4,6 +4,7 @@
   The token is the job's 128-bit secret; an unknown token, a job that failed or expired, or content already
   swept gets 404. Single byte ranges (RFC 9110 14) are served as 206, an unsatisfiable one gets 416; several
   ranges get the whole body. A GET that hands out the last byte records the fetch (job -> `retrieved`).
+- `GET /sms/dlr?id=&type=`: Kannel's delivery reports for the notification SMS, logged.
 - `POST /m`: m-notifyresp-ind (6.2) and m-acknowledge-ind (6.4), matched by Transaction-Id (the token).
   Each is recorded on the job with its X-Mms-Report-Allowed, and the worker is woken to finish the job. A body
   that is not such a PDU gets 400, an unknown Transaction-Id 404; neither changes anything.
@@ -37,6 +38,8 @@ _STATUS_EVENTS = {
     Status.DEFERRED: Handset.DEFERRED,
     Status.UNRECOGNISED: Handset.UNRECOGNISED,
 }
+#: Kannel's DLR types (User's Guide, dlr-mask)
+_DLR_TYPES = {1: "delivered", 2: "failed", 4: "queued-at-smsc", 8: "accepted-by-smsc", 16: "rejected-by-smsc"}
 _SERVED_STATES = (JobState.NOTIFIED, JobState.LEASED, JobState.RETRIEVED, JobState.DELIVERED)
 
 
@@ -77,8 +80,11 @@ class MmscWeb:
         self.app = web.Application(client_max_size=MAX_POST_BYTES)
         self.app.router.add_get("/m/{token}", self.get_content)
         self.app.router.add_post("/m", self.post_answer)
+        self.app.router.add_get("/sms/dlr", self.sms_report)
         self._runner: web.AppRunner | None = None
         self.port: int | None = None
+        #: the last SMS delivery reports, (sms id, Kannel DLR type)
+        self.sms_reports: list[tuple[str, int]] = []
 
     async def start(self, host: str, port: int) -> int:
         self._runner = web.AppRunner(self.app, access_log=None)
@@ -166,6 +172,17 @@ class MmscWeb:
         )
         if state is not None:
             log.info("job=%s state=%s to=%s", job.id, state, job.recipient.masked)
+
+    async def sms_report(self, request: web.Request) -> web.Response:
+        """Kannel's delivery report for one notification SMS (dlr-url): logged; the MMS itself is confirmed only
+        by the phone's fetch and answer."""
+        sms_id, kind = request.query.get("id", ""), request.query.get("type", "")
+        if not sms_id or not kind.isdigit():
+            raise web.HTTPBadRequest(text="expected id= and type=\n")
+        log.info("sms receipt id=%s type=%s", sms_id, _DLR_TYPES.get(int(kind), kind))
+        self.sms_reports.append((sms_id, int(kind)))
+        del self.sms_reports[:-100]
+        return web.Response(text="ok\n")
 
     async def post_answer(self, request: web.Request) -> web.Response:
         media_type = request.content_type

@@ -1,5 +1,7 @@
-"""The `PushSender` seam: how a WAP Push (already cut into SMS user data) reaches a phone — SMPP, Kannel, or the
-outbox folder. `send` returns the transport's message id, or raises `TemporaryFailure` / `PermanentFailure`."""
+"""The `PushSender` seam: how a WAP Push reaches a phone — SMPP, Kannel, or the outbox folder. `send` gets both
+forms of the notification: `user_data`, the push already cut into SMS (TP-User-Data with its UDH), which SMS
+transports submit as they are, and `pdu`, the bare m-notification-ind, for push gateways that build the WSP push
+themselves (a PPG). It returns the transport's message id, or raises `TemporaryFailure` / `PermanentFailure`."""
 
 from __future__ import annotations
 
@@ -13,6 +15,6 @@ class PushSender(Protocol):
     async def start(self) -> None:
         """Connect, bind, whatever the transport needs before the first `send` (returns at once)."""
 
-    async def send(self, *, to: MSISDN, user_data: Sequence[bytes]) -> str | None: ...
+    async def send(self, *, to: MSISDN, user_data: Sequence[bytes], pdu: bytes) -> str | None: ...
 
     async def close(self) -> None: ...

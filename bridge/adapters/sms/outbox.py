@@ -27,7 +27,7 @@ class OutboxPushSender:
     async def close(self) -> None:
         pass
 
-    async def send(self, *, to: MSISDN, user_data: Sequence[bytes]) -> str | None:
+    async def send(self, *, to: MSISDN, user_data: Sequence[bytes], pdu: bytes = b"") -> str | None:
         push_id = f"{time.time_ns()}{secrets.token_hex(2)}"
         total = len(user_data)
 

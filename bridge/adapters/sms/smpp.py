@@ -225,7 +225,7 @@ class SMPPPushSender:
             if at > now:
                 await asyncio.sleep(at - now)
 
-    async def send(self, *, to: MSISDN, user_data: Sequence[bytes]) -> str | None:
+    async def send(self, *, to: MSISDN, user_data: Sequence[bytes], pdu: bytes = b"") -> str | None:
         s = self.settings
         if self._runner is None:
             await self.start()

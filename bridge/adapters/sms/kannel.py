@@ -1,0 +1,159 @@
+"""WAP Pushes through Kannel: its smsbox `sendsms` HTTP interface, or its push proxy gateway (wapbox PPG).
+
+- `sendsms` (Kannel User's Guide, "Sending SMS messages": GET /cgi-bin/sendsms): each SMS of the push is one
+  request with `udh` (our UDH: the 16-bit port IE, and our concatenation IE when there are several SMS, so that
+  the reference is ours, not Kannel's constant 0), `text` (the SMS payload, binary), `coding=1` (8-bit),
+  `to`, `from` when configured, and `dlr-mask` / `dlr-url` when receipts are asked for — Kannel then calls the
+  bridge's `/sms/dlr` with the push id and the DLR type. 202 (0: Accepted / 3: Queued) is success.
+- `ppg` (WAP-247-PAP, WAP-164-PAP push message, WAP-249-PPG): a PAP `push-message` for
+  `WAPPUSH=<number>/TYPE=PLMN@<host>` in a `multipart/related` with the m-notification-ind itself, marked
+  `X-Wap-Application-Id: x-wap-application:mms.ua`; the PPG builds the WSP push and the SMS. The answer's
+  `response-result` code says what happened: 1xxx accepted; 2002 (address error) permanent 5.1.1, other 2xxx
+  permanent 5.3.0; 3xxx and 4xxx (server and service failures) temporary. We send no User-Agent: Kannel copies
+  the PI's User-Agent and Accept headers into the WSP push, where they would cost the phone's SMS octets.
+
+HTTP errors: 5xx, 429, 403 (a credentials problem on our side) and network errors are temporary; any other 4xx
+is permanent (Kannel refused the request itself).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote_from_bytes
+
+import httpx
+
+from bridge.errors import PermanentFailure, TemporaryFailure
+from bridge.model import MSISDN
+
+_PAP_CODE = re.compile(rb'code\s*=\s*"(\d{4})"')
+_PAP_DESC = re.compile(rb'desc\s*=\s*"([^"]*)"')
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KannelSettings:
+    #: "sendsms" or "ppg"
+    mode: str
+    sendsms_url: str = ""
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+    smsc_id: str = ""
+    #: where Kannel reports SMS delivery (the bridge's /sms/dlr); "" asks for no reports
+    dlr_url: str = ""
+    ppg_url: str = ""
+    ppg_address_host: str = "ppg.invalid"
+    timeout_s: float = 10.0
+
+
+def _http_failure(where: str, response: httpx.Response) -> TemporaryFailure | PermanentFailure:
+    text = response.text.strip()[:200]
+    detail = f"{where} answered HTTP {response.status_code}: {text}"
+    if response.status_code >= 500 or response.status_code in (403, 408, 429):
+        return TemporaryFailure(detail, "4.4.2")
+    return PermanentFailure(detail, "5.3.0")
+
+
+def pap_message(*, push_id: str, to: MSISDN, host: str) -> bytes:
+    """The PAP control entity for one unconfirmed push over SMS (WAP-247-PAP 8.2)."""
+    return (
+        '<?xml version="1.0"?>\n'
+        '<!DOCTYPE pap PUBLIC "-//WAPFORUM//DTD PAP 1.0//EN" "http://www.wapforum.org/DTD/pap_1.0.dtd">\n'
+        f'<pap><push-message push-id="{push_id}">'
+        f'<address address-value="WAPPUSH={to.e164}/TYPE=PLMN@{host}"/>'
+        '<quality-of-service delivery-method="unconfirmed" network="GSM" bearer="SMS"/>'
+        "</push-message></pap>\n"
+    ).encode()
+
+
+class KannelPushSender:
+    """The `PushSender` for `sms.kind = "kannel"`."""
+
+    def __init__(self, settings: KannelSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.settings = settings
+        self.http = httpx.AsyncClient(timeout=settings.timeout_s, transport=transport)
+        # Kannel's PPG copies the PI's User-Agent into the push: send none
+        self.http.headers.pop("User-Agent", None)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    async def send(self, *, to: MSISDN, user_data: Sequence[bytes], pdu: bytes = b"") -> str | None:
+        push_id = secrets.token_hex(8)
+        if self.settings.mode == "ppg":
+            await self._ppg(to, pdu, push_id)
+        else:
+            for n, ud in enumerate(user_data, 1):
+                await self._sendsms(to, ud, f"{push_id}-{n}")
+        return push_id
+
+    async def _request(self, where: str, request: httpx.Request, auth: tuple[str, str] | None = None) -> httpx.Response:
+        try:
+            return await self.http.send(request, auth=auth)
+        except httpx.TimeoutException as exc:
+            raise TemporaryFailure(f"{where}: no answer in {self.settings.timeout_s:g}s", "4.4.1") from exc
+        except httpx.HTTPError as exc:
+            raise TemporaryFailure(f"{where}: {exc!r}", "4.4.1") from exc
+
+    async def _sendsms(self, to: MSISDN, ud: bytes, sms_id: str) -> None:
+        s = self.settings
+        udh_length = ud[0] + 1
+        params = {
+            "username": s.username,
+            "password": s.password,
+            "to": to.e164,
+            "coding": "1",
+        }
+        if s.sender:
+            params["from"] = s.sender
+        if s.smsc_id:
+            params["smsc"] = s.smsc_id
+        if s.dlr_url:
+            params["dlr-mask"] = "31"
+            params["dlr-url"] = f"{s.dlr_url}?id={sms_id}&type=%d"
+        # udh and text are binary: percent-encoded byte by byte, which httpx's params would not do for bytes
+        query = "&".join(f"{k}={quote_from_bytes(v.encode(), safe='')}" for k, v in params.items())
+        query += f"&udh={quote_from_bytes(ud[:udh_length], safe='')}&text={quote_from_bytes(ud[udh_length:], safe='')}"
+        request = self.http.build_request("GET", f"{s.sendsms_url}?{query}")
+        response = await self._request("Kannel sendsms", request)
+        if response.status_code not in (200, 202):
+            raise _http_failure("Kannel sendsms", response)
+
+    async def _ppg(self, to: MSISDN, pdu: bytes, push_id: str) -> None:
+        s = self.settings
+        boundary = f"mms-bridge-{secrets.token_hex(8)}"
+        body = b"".join(
+            (
+                f"--{boundary}\r\nContent-Type: application/xml\r\n\r\n".encode(),
+                pap_message(push_id=f"{push_id}@mms-bridge", to=to, host=s.ppg_address_host),
+                f"\r\n--{boundary}\r\nContent-Type: application/vnd.wap.mms-message\r\n"
+                "X-Wap-Application-Id: x-wap-application:mms.ua\r\n\r\n".encode(),
+                pdu,
+                f"\r\n--{boundary}--\r\n".encode(),
+            )
+        )
+        headers = {"Content-Type": f'multipart/related; boundary={boundary}; type="application/xml"'}
+        auth = (s.username, s.password) if s.username else None
+        request = self.http.build_request("POST", s.ppg_url, content=body, headers=headers)
+        response = await self._request("Kannel PPG", request, auth)
+        code_match = _PAP_CODE.search(response.content)
+        if code_match is None:
+            if response.status_code >= 300:
+                raise _http_failure("Kannel PPG", response)
+            raise TemporaryFailure(f"Kannel PPG answered without a PAP result: {response.text[:200]!r}", "4.4.2")
+        code = int(code_match.group(1))
+        desc_match = _PAP_DESC.search(response.content)
+        detail = f"Kannel PPG result {code} ({desc_match.group(1).decode('utf-8', 'replace') if desc_match else ''})"
+        if 1000 <= code < 2000:
+            return
+        if code == 2002:
+            raise PermanentFailure(detail, "5.1.1")
+        if 2000 <= code < 3000:
+            raise PermanentFailure(detail, "5.3.0")
+        raise TemporaryFailure(detail, "4.4.2")

@@ -1,0 +1,191 @@
+"""A real Kannel on loopback for the tests: Debian's bearerbox, smsbox and wapbox (with the PPG) and Kannel's fake
+SMSC (`/usr/lib/kannel/test/fakesmsc`), which logs every SMS bearerbox hands it; `captured()` reads them back as
+TP-User-Data. Kannel 1.4.5 cannot bind its PPG, wapbox and fake-SMSC listeners to one address, so those accept
+only 127.0.0.1 (`*-allow-ip`); everything else binds 127.0.0.1. A missing Kannel fails the test: the README's
+test command installs the Debian packages `kannel` and `kannel-extras`."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote_to_bytes
+
+from tests.adapters.smsc import free_port
+
+BINARIES = {
+    "bearerbox": "/usr/sbin/bearerbox",
+    "smsbox": "/usr/sbin/smsbox",
+    "wapbox": "/usr/sbin/wapbox",
+    "fakesmsc": "/usr/lib/kannel/test/fakesmsc",
+}
+USER, PASSWORD = "bridge", "sendpw"
+
+CONFIG = """\
+group = core
+admin-port = {admin}
+admin-interface = 127.0.0.1
+admin-password = adminpw
+admin-deny-ip = "*.*.*.*"
+admin-allow-ip = "127.0.0.1"
+smsbox-port = {smsbox}
+smsbox-interface = 127.0.0.1
+wapbox-port = {wapbox}
+box-deny-ip = "*.*.*.*"
+box-allow-ip = "127.0.0.1"
+log-file = "{dir}/bearerbox.log"
+log-level = 1
+dlr-storage = internal
+
+group = smsc
+smsc = fake
+smsc-id = fake
+port = {fake}
+connect-allow-ip = "127.0.0.1"
+
+group = smsbox
+bearerbox-host = 127.0.0.1
+bearerbox-port = {smsbox}
+sendsms-port = {sendsms}
+sendsms-interface = 127.0.0.1
+global-sender = 12345
+log-file = "{dir}/smsbox.log"
+log-level = 1
+
+group = sendsms-user
+username = {user}
+password = {password}
+max-messages = 10
+concatenation = true
+
+group = sms-service
+keyword = default
+text = "no MO service"
+
+group = wapbox
+bearerbox-host = 127.0.0.1
+log-file = "{dir}/wapbox.log"
+log-level = 1
+
+group = ppg
+ppg-url = /wappush
+ppg-port = {ppg}
+ppg-deny-ip = "*.*.*.*"
+ppg-allow-ip = "127.0.0.1"
+trusted-pi = true
+concurrent-pushes = 10
+users = 10
+global-sender = 12345
+"""
+
+_GOT = re.compile(r"Got message (\d+): <(.*)>\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Captured:
+    to: str
+    udh: bytes
+    data: bytes
+
+    @property
+    def user_data(self) -> bytes:
+        return self.udh + self.data
+
+
+def _wait_port(port: int, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not open 127.0.0.1:{port} in {timeout:g}s")
+
+
+@dataclass
+class Kannel:
+    folder: Path
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def sendsms_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['sendsms']}/cgi-bin/sendsms"
+
+    @property
+    def ppg_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['ppg']}/wappush"
+
+    def _start(self, name: str, *args: str) -> None:
+        log = (self.folder / f"{name}.out").open("ab")
+        self.procs[name] = subprocess.Popen(
+            [BINARIES[name], *args], stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.folder
+        )
+
+    def start(self) -> None:
+        missing = [path for path in BINARIES.values() if not os.path.exists(path)]
+        assert not missing, (
+            f"Kannel is not installed ({missing}): the README's test command installs kannel, kannel-extras"
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.ports = {k: free_port() for k in ("admin", "smsbox", "wapbox", "fake", "sendsms", "ppg")}
+        conf = self.folder / "kannel.conf"
+        conf.write_text(CONFIG.format(dir=self.folder, user=USER, password=PASSWORD, **self.ports))
+        self._start("bearerbox", "-v", "1", str(conf))
+        _wait_port(self.ports["admin"], "bearerbox admin")
+        _wait_port(self.ports["fake"], "bearerbox fake-SMSC listener")
+        # receive-only: -m 0 sends no MO message; -v 0 logs every MT as "Got message N: <from to udh .. data ..>"
+        self._start(
+            "fakesmsc", "-H", "127.0.0.1", "-r", str(self.ports["fake"]), "-m", "0", "-v", "0", "0 0 text unused"
+        )
+        self._start("smsbox", "-v", "1", str(conf))
+        self._start("wapbox", "-v", "1", str(conf))
+        _wait_port(self.ports["sendsms"], "smsbox sendsms")
+        _wait_port(self.ports["ppg"], "wapbox PPG")
+        status_url = f"http://127.0.0.1:{self.ports['admin']}/status.txt?password=adminpw"
+        deadline = time.monotonic() + 30
+        status = ""
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(status_url, timeout=5) as r:
+                status = r.read().decode("utf-8", "replace")
+            if re.search(r"fake.*online", status):
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"Kannel's fake SMSC never came online:\n{status}")
+
+    def stop(self) -> None:
+        for name in ("wapbox", "smsbox", "fakesmsc", "bearerbox"):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=8)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def captured(self) -> list[Captured]:
+        """Every SMS the fake SMSC received, in order."""
+        found = []
+        log = self.folder / "fakesmsc.out"
+        for line in log.read_text("latin-1").splitlines() if log.exists() else []:
+            m = _GOT.search(line)
+            if m is None:
+                continue
+            words = m.group(2).split(" ")
+            udh = b""
+            i = 2
+            if len(words) > i + 1 and words[i] == "udh":
+                udh = unquote_to_bytes(words[i + 1])
+                i += 2
+            coding, rest = words[i], " ".join(words[i + 1 :])
+            data = rest.encode("latin-1") if coding == "text" else unquote_to_bytes(rest.replace("+", " "))
+            found.append(Captured(to=words[1], udh=udh, data=data))
+        return found
