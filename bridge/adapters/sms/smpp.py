@@ -122,6 +122,8 @@ class SMPPPushSender:
                 delay = self.settings.reconnect_min_s
             except (TimeoutError, OSError, DecodeError, ConnectionError) as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
+                if self._closing:
+                    return
                 log.warning(
                     "smpp host=%s:%d error=%r retry_in=%.1fs", self.settings.host, self.settings.port, exc, delay
                 )
@@ -208,6 +210,13 @@ class SMPPPushSender:
                     self.on_receipt(receipt)
         writer.write(self._conn.send_response(pdu))
 
+    def _time_out(self, seq: int) -> None:
+        future = self._pending.pop(seq, None)
+        self._conn.forget(seq)
+        if future is not None and not future.done():
+            timeout = self.settings.response_timeout_s
+            future.set_exception(TemporaryFailure(f"SMSC did not answer submit_sm in {timeout:g}s", "4.4.2"))
+
     def _drop(self, why: str) -> None:
         for future in self._pending.values():
             if not future.done():
@@ -229,12 +238,14 @@ class SMPPPushSender:
         s = self.settings
         if self._runner is None:
             await self.start()
-        try:
-            await asyncio.wait_for(self._bound.wait(), s.connect_timeout_s)
-        except TimeoutError:
-            raise TemporaryFailure(
-                f"no SMPP session to {s.host}:{s.port} ({self.last_error or 'not bound'})", "4.4.1"
-            ) from None
+        if not self._bound.is_set():
+            try:
+                await asyncio.wait_for(self._bound.wait(), s.connect_timeout_s)
+            except TimeoutError:
+                why = self.last_error or "not bound"
+                raise TemporaryFailure(f"no SMPP session to {s.host}:{s.port} ({why})", "4.4.1") from None
+        if len(user_data) == 1:
+            return await self._submit(to, user_data[0])
         # all segments at once within the window: their responses come back in any order
         ids = await asyncio.gather(*(self._submit(to, ud) for ud in user_data))
         return ",".join(ids)
@@ -261,15 +272,16 @@ class SMPPPushSender:
                     short_message=ud,
                 )
             )
-            future: asyncio.Future[Pdu] = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            future: asyncio.Future[Pdu] = loop.create_future()
             self._pending[seq] = future
             writer.write(data)
+            # a timer rather than wait_for: no task per submit_sm
+            timer = loop.call_later(s.response_timeout_s, self._time_out, seq)
             try:
-                pdu = await asyncio.wait_for(future, s.response_timeout_s)
-            except TimeoutError:
-                self._pending.pop(seq, None)
-                self._conn.forget(seq)
-                raise TemporaryFailure(f"SMSC did not answer submit_sm in {s.response_timeout_s:g}s", "4.4.2") from None
+                pdu = await future
+            finally:
+                timer.cancel()
         status = pdu.command_status
         if status == CommandStatus.ESME_ROK and pdu.command_id is CommandId.SUBMIT_SM_RESP:
             assert isinstance(pdu.body, MessageIdResp)
