@@ -23,7 +23,12 @@ from bridge.adapters.mail.outbox import OutboxMailSender
 from bridge.adapters.mail.relay import RelayMailSender
 from bridge.adapters.mmsc.base import Route
 from bridge.adapters.mmsc.builtin import BuiltinMMSC
+from bridge.adapters.mmsc.eaif import EAIFRoute
 from bridge.adapters.mmsc.folder import FolderRoute
+from bridge.adapters.mmsc.mm1 import MM1Route
+from bridge.adapters.mmsc.mm7 import MM7Route, MM7Settings
+from bridge.adapters.mmsc.mm7_endpoint import CallbackSettings, MM7Endpoint
+from bridge.adapters.mmsc.router import Router
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelPushSender, KannelSettings
@@ -35,11 +40,12 @@ from bridge.adapters.smtp.recipients import RecipientPolicy
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
-from bridge.config import Config, ConvertConfig
+from bridge.config import Config, ConvertConfig, RouteConfig
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
 from bridge.errors import ConfigError
 from bridge.pipeline import RetryPolicy
+from bridge.routing import RouteRule
 from bridge.worker import Worker, WorkerSettings
 
 log = logging.getLogger("bridge")
@@ -111,10 +117,13 @@ def check_files(config: Config) -> None:
         "smtp.spool_dir": Path(s.spool_dir),
         "store.url": config.store.sqlite_path.parent,
     }
-    if config.route.kind == "folder":
-        folders["route.folder"] = Path(config.route.folder)
-    elif config.sms.kind == "outbox":
-        folders["sms.outbox"] = Path(config.sms.outbox)
+    for route in config.routes:
+        if route.kind == "folder":
+            folders["route.folder"] = Path(route.folder)
+        elif route.kind == "builtin" and config.sms.kind == "outbox":
+            folders["sms.outbox"] = Path(config.sms.outbox)
+        if route.ca_file and not os.access(route.ca_file, os.R_OK):
+            raise ConfigError(f"route.ca_file: {route.ca_file} cannot be read (route {route.label!r})")
     if config.reports.kind == "outbox":
         folders["reports.outbox"] = Path(config.reports.outbox)
     for key, folder in folders.items():
@@ -214,6 +223,7 @@ class Bridge:
         self._server: asyncio.Server | None = None
         self.web: MmscWeb | None = None
         self.push: PushSender | None = None
+        self.router: Router | None = None
         self.http_port: int | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
@@ -222,25 +232,45 @@ class Bridge:
         c = self.config
         self.store = await open_store(c)
         d = c.delivery
-        route: Route
-        if c.route.kind == "builtin":
+        self.mailer = make_mailer(c)
+        needs_web = any(r.kind in ("builtin", "mm7") for r in c.routes)
+        if needs_web:
             self.web = MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake())
+            callbacks = {
+                r.label: CallbackSettings(
+                    route=r.label,
+                    release=r.mm7_release,
+                    username=r.callback_username,
+                    password=r.callback_password,
+                    allow=r.callback_allow,
+                    forward_to=r.forward_to,
+                )
+                for r in c.routes
+                if r.kind == "mm7"
+            }
+            if callbacks:
+                MM7Endpoint(
+                    routes=callbacks,
+                    store=self.store,
+                    mailer=self.mailer,
+                    domain=c.smtp.domains[0],
+                    reporting_ua=c.smtp.hostname,
+                    on_answer=lambda: self.worker.wake(),
+                ).install(self.web.app)
             self.http_port = await self.web.start(c.mmsc.host, c.mmsc.port)
-            public_url = c.mmsc.base_url(self.http_port)
-            self.push = make_push_sender(c, public_url)
-            await self.push.start()
-            route = BuiltinMMSC(
-                push=self.push,
-                public_url=public_url,
-                sender_in_notification=c.mmsc.sender_in_notification,
-            )
-            log.info("mmsc listening on %s:%d, content at %s/m/", c.mmsc.host, self.http_port, route.public_url)
-        else:
-            route = FolderRoute(Path(c.route.folder))
+            log.info("web side listening on %s:%d (%s)", c.mmsc.host, self.http_port, c.mmsc.base_url(self.http_port))
+        self.routes: dict[str, Route] = {}
+        for rc in c.routes:
+            self.routes[rc.label] = await self._make_route(rc)
+        route = self.router = Router(
+            self.routes,
+            [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in c.routes],
+            {r.label: r.max_per_second for r in c.routes},
+        )
         self.worker = Worker(
             store=self.store,
             route=route,
-            mailer=make_mailer(c),
+            mailer=self.mailer,
             settings=WorkerSettings(
                 owner=f"{c.smtp.hostname}:{os.getpid()}",
                 reporting_mta=c.smtp.hostname,
@@ -317,6 +347,56 @@ class Bridge:
         self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
         log.info("smtp listening on %s:%d", s.host, self.port)
 
+    async def _make_route(self, rc: RouteConfig) -> Route:
+        """The route one `[[route]]` describes."""
+        c = self.config
+        if rc.kind == "builtin":
+            public_url = c.mmsc.base_url(self.http_port)
+            self.push = make_push_sender(c, public_url)
+            await self.push.start()
+            return BuiltinMMSC(
+                push=self.push, public_url=public_url, sender_in_notification=c.mmsc.sender_in_notification
+            )
+        if rc.kind == "mm7":
+            settings = MM7Settings(
+                url=rc.url,
+                release=rc.mm7_release,
+                mm7_version=rc.mm7_version,
+                vasp_id=rc.vasp_id,
+                vas_id=rc.vas_id,
+                sender_address=rc.sender_address,
+                service_code=rc.service_code,
+                username=rc.username,
+                password=rc.password,
+                ca_file=rc.ca_file,
+                timeout_s=rc.timeout_s,
+                delivery_report=rc.delivery_report,
+                allow_adaptations=rc.allow_adaptations,
+            )
+            return MM7Route(settings, name=rc.label)
+        if rc.kind == "eaif":
+            return EAIFRoute(
+                url=rc.url,
+                name=rc.label,
+                version=rc.eaif_version,
+                sender=rc.sender_address,
+                username=rc.username,
+                password=rc.password,
+                ca_file=rc.ca_file,
+                timeout_s=rc.timeout_s,
+            )
+        if rc.kind == "mm1":
+            return MM1Route(
+                url=rc.url,
+                name=rc.label,
+                proxy=rc.proxy,
+                username=rc.username,
+                password=rc.password,
+                ca_file=rc.ca_file,
+                timeout_s=rc.timeout_s,
+            )
+        return FolderRoute(Path(rc.folder))
+
     async def stop(self) -> None:
         self.stop_event.set()
         self.handler.shutting_down = True
@@ -331,6 +411,8 @@ class Bridge:
             await self.web.stop()
         if self.push is not None:
             await self.push.close()
+        if self.router is not None:
+            await self.router.close()
         # conversions in flight finish; their mails are committed or refused before we close the store
         await asyncio.to_thread(self._executor.shutdown, True)
         await asyncio.sleep(0)

@@ -171,17 +171,75 @@ class DeliveryConfig:
             raise ConfigError("delivery.batch and delivery.concurrency: at least 1")
 
 
-ROUTE_KINDS = ("builtin", "folder")
+ROUTE_KINDS = ("builtin", "folder", "mm7", "eaif", "mm1")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouteConfig:
+    """One `[[route]]`: which recipients it takes and how it reaches their MMSC."""
+
+    name: str = ""
     kind: str = "builtin"
+    prefixes: tuple[str, ...] = ()
+    fallback: str = ""
+    max_per_second: float = 0.0
+    timeout_s: float = 30.0
     folder: str = "var/delivered"
+    url: str = ""
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    proxy: str = ""
+    mm7_release: str = "REL-6-MM7-1-4"
+    mm7_version: str = ""
+    vasp_id: str = ""
+    vas_id: str = ""
+    sender_address: str = ""
+    service_code: str = ""
+    delivery_report: bool = True
+    allow_adaptations: bool = True
+    eaif_version: str = "3.0"
+    callback_username: str = ""
+    callback_password: str = ""
+    callback_allow: tuple[str, ...] = ()
+    forward_to: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
 
     def __post_init__(self) -> None:
+        where = f"route {self.label!r}"
         if self.kind not in ROUTE_KINDS:
-            raise ConfigError(f"route.kind: one of {', '.join(ROUTE_KINDS)}, got {self.kind!r}")
+            raise ConfigError(f"route.kind: one of {', '.join(ROUTE_KINDS)}, got {self.kind!r} ({where})")
+        for prefix in self.prefixes:
+            if not (prefix.startswith("+") and prefix[1:].isdigit()):
+                raise ConfigError(f'route.prefixes: E.164 prefixes like "+1555", got {prefix!r} ({where})')
+        if self.kind in ("mm7", "eaif", "mm1") and not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"route.url: the MMSC's http:// or https:// URL, needed for kind {self.kind} ({where})")
+        if self.proxy and not self.proxy.startswith(("http://", "https://")):
+            raise ConfigError(f"route.proxy: an http:// URL, got {self.proxy!r} ({where})")
+        if self.kind == "mm7" and self.mm7_release not in MM7_RELEASE_NAMES:
+            raise ConfigError(
+                f"route.mm7_release: one of {', '.join(MM7_RELEASE_NAMES)}, got {self.mm7_release!r} ({where})"
+            )
+        if self.timeout_s <= 0 or self.max_per_second < 0:
+            raise ConfigError(f"route.timeout_s: more than 0; route.max_per_second: 0 (no limit) or more ({where})")
+        if self.fallback and self.fallback == self.label:
+            raise ConfigError(f"route.fallback: a route cannot fall back to itself ({where})")
+
+
+MM7_RELEASE_NAMES = (
+    "REL-5-MM7-1-0",
+    "REL-5-MM7-1-1",
+    "REL-5-MM7-1-2",
+    "REL-5-MM7-1-3",
+    "REL-6-MM7-1-0",
+    "REL-6-MM7-1-1",
+    "REL-6-MM7-1-2",
+    "REL-6-MM7-1-3",
+    "REL-6-MM7-1-4",
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -304,16 +362,36 @@ class ReportsConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
+    """The whole file. `routes` comes from `[[route]]` (a single `[route]` table is one route)."""
+
     log: LogConfig = LogConfig()
     decode: DecodeConfig = DecodeConfig()
     convert: ConvertConfig = ConvertConfig()
     smtp: SmtpConfig = SmtpConfig()
     store: StoreConfig = StoreConfig()
     delivery: DeliveryConfig = DeliveryConfig()
-    route: RouteConfig = RouteConfig()
+    routes: tuple[RouteConfig, ...] = (RouteConfig(),)
     mmsc: MmscConfig = MmscConfig()
     sms: SmsConfig = SmsConfig()
     reports: ReportsConfig = ReportsConfig()
+
+    def __post_init__(self) -> None:
+        if not self.routes:
+            raise ConfigError("route: at least one [[route]]")
+        names = [r.label for r in self.routes]
+        for name in names:
+            if names.count(name) > 1:
+                raise ConfigError(f"route.name: {name!r} names two routes; give each a name of its own")
+        for r in self.routes:
+            if r.fallback and r.fallback not in names:
+                raise ConfigError(f"route.fallback: no route named {r.fallback!r} (route {r.label!r})")
+        if sum(r.kind == "builtin" for r in self.routes) > 1:
+            raise ConfigError("route.kind: one builtin route at most (there is one builtin MMSC)")
+
+    @property
+    def route(self) -> RouteConfig:
+        """The first route (what a configuration with one `[route]` means)."""
+        return self.routes[0]
 
 
 Section = type[
@@ -335,7 +413,6 @@ _SECTIONS: dict[str, Section] = {
     "smtp": SmtpConfig,
     "store": StoreConfig,
     "delivery": DeliveryConfig,
-    "route": RouteConfig,
     "mmsc": MmscConfig,
     "sms": SmsConfig,
     "reports": ReportsConfig,
@@ -373,9 +450,13 @@ def _build_section(name: str, cls: Section, raw: Any) -> Any:
 def parse_config(data: dict[str, Any]) -> Config:
     sections: dict[str, Any] = {}
     for name, raw in data.items():
+        if name == "route":
+            tables = raw if isinstance(raw, list) else [raw]
+            sections["routes"] = tuple(_build_section("route", RouteConfig, table) for table in tables)
+            continue
         cls = _SECTIONS.get(name)
         if cls is None:
-            raise ConfigError(f"{name}: unknown section (known: {', '.join(_SECTIONS)})")
+            raise ConfigError(f"{name}: unknown section (known: {', '.join(_SECTIONS)}, route)")
         sections[name] = _build_section(name, cls, raw)
     return Config(**sections)
 

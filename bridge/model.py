@@ -60,6 +60,8 @@ class Handset(StrEnum):
 
     FETCHED = "fetched"
     ACKNOWLEDGED = "acknowledged"
+    #: an operator's MMSC reports the message expired unfetched
+    EXPIRED = "expired"
     REJECTED = "rejected"
     DEFERRED = "deferred"
     UNRECOGNISED = "unrecognised"
@@ -110,6 +112,8 @@ class Job:
     handset: Handset | None = None
     #: X-Mms-Report-Allowed of the phone's last answer: "No" suppresses the "delivered" report
     report_allowed: bool = True
+    #: the route that took the job (pending jobs stay with it: their answers come back through it)
+    route: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

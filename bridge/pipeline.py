@@ -32,6 +32,7 @@ class Outcome:
     status: str
     detail: str = ""
     mmsc_id: str | None = None
+    route: str | None = None
 
 
 class ActionKind(StrEnum):

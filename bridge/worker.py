@@ -143,13 +143,15 @@ class Worker:
             status=delivery.status,
             detail=delivery.detail,
             mmsc_id=delivery.mmsc_id,
+            route=delivery.route,
         )
 
     async def _record(self, job: Job, action: Action, outcome: Outcome | None) -> None:
         now, owner = self.clock(), self.settings.owner
         if action.kind is ActionKind.COMPLETE:
             mmsc_id = outcome.mmsc_id if outcome else None
-            await self.store.complete(job.id, owner=owner, now=now, mmsc_id=mmsc_id)
+            route = outcome.route if outcome else None
+            await self.store.complete(job.id, owner=owner, now=now, mmsc_id=mmsc_id, route=route)
             state = "delivered"
         elif action.kind is ActionKind.RETRY:
             assert action.at is not None
@@ -173,6 +175,7 @@ class Worker:
                 mmsc_id=outcome.mmsc_id if outcome else None,
                 status=action.status,
                 delay_notified=job.delay_notified or action.report is Report.DELAYED,
+                route=outcome.route if outcome else None,
             )
             state = "notified"
         elif action.kind is ActionKind.FAIL:

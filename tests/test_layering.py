@@ -37,6 +37,7 @@ ALLOWED = {
     },
     "bridge.config": {"bridge.errors"},
     "bridge.phone": {"bridge.errors", "bridge.codec"},
+    "bridge.routing": set(),
 }
 
 

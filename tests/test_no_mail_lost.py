@@ -97,7 +97,7 @@ async def sender(server: Server, queue: asyncio.Queue[int], accepted: set[int], 
             return
         await server.up.wait()
         tried.add(n)
-        await asyncio.sleep(0.02)  # pace the senders, so that the kills land while mail is in flight
+        await asyncio.sleep(0.03)  # pace the senders, so that the kills land while mail is in flight
         try:
             client = aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, timeout=10)
             await client.connect()
@@ -125,7 +125,7 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path:
         senders = [asyncio.create_task(sender(server, queue, accepted, tried)) for _ in range(CONNECTIONS)]
         kills = 0
         while kills < KILLS and not queue.empty():
-            await asyncio.sleep(rnd.uniform(0.2, 0.8))
+            await asyncio.sleep(rnd.uniform(0.1, 0.4))
             await server.kill()
             kills += 1
             await server.start()

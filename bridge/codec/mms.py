@@ -908,8 +908,9 @@ def decode_pdu(data: bytes | bytearray | memoryview) -> Pdu:
         raise DecodeError(r.pos, str(exc)) from None
 
 
-def readdress(data: bytes, *, transaction_id: str, to: tuple[str, ...]) -> bytes:
-    """An m-send-req with a new Transaction-Id and new To headers, everything else copied as it is.
+def readdress(data: bytes, *, transaction_id: str, to: tuple[str, ...], insert_sender: bool = False) -> bytes:
+    """An m-send-req with a new Transaction-Id and new To headers, everything else copied as it is; with
+    `insert_sender`, From becomes the Insert-address-token (what a handset sends on MM1).
 
     The headers are walked (values skipped by the WSP generic rule), the body is not decoded: sending one
     stored message to each recipient costs a copy, not a decode and an encode.
@@ -938,6 +939,8 @@ def readdress(data: bytes, *, transaction_id: str, to: tuple[str, ...]) -> bytes
             raise DecodeError(start, f"a header field, got 0x{o:02X}")
         if o == 0x80 | HeaderField.MMS_VERSION:
             version = bytes(data[start + 1 : r.pos])
+        elif o == 0x80 | HeaderField.FROM and insert_sender:
+            kept.append(bytes((o,)) + _encode_sender(INSERT_ADDRESS))
         elif o not in (0x80 | HeaderField.TRANSACTION_ID, 0x80 | HeaderField.TO):
             kept.append(bytes(data[start : r.pos]))
     head = [

@@ -36,7 +36,7 @@ def bridge_config(tmp: Path, **smtp: Any) -> Config:
         smtp=dataclasses.replace(base, **smtp),
         store=StoreConfig(url=f"sqlite:///{tmp / 'bridge.db'}"),
         delivery=DeliveryConfig(poll_s=0.05, first_retry_s=0.2, max_retry_s=1.0, delay_warning_s=0),
-        route=RouteConfig(kind="folder", folder=str(tmp / "delivered")),
+        routes=(RouteConfig(kind="folder", folder=str(tmp / "delivered")),),
         reports=ReportsConfig(outbox=str(tmp / "outbox")),
     )
 
@@ -46,7 +46,7 @@ def builtin_config(tmp: Path, *, sms: SmsConfig | None = None, delivery: Any = N
     base = bridge_config(tmp)
     return dataclasses.replace(
         base,
-        route=RouteConfig(kind="builtin"),
+        routes=(RouteConfig(kind="builtin"),),
         mmsc=MmscConfig(**{"host": "127.0.0.1", "port": 0, "ack_wait_s": 0.3, **mmsc}),
         sms=sms or SmsConfig(outbox=str(tmp / "sms")),
         delivery=delivery or base.delivery,

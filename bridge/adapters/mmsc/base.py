@@ -22,9 +22,14 @@ class Delivery:
     pending: bool = False
     status: str = "2.0.0"
     detail: str = "delivered"
+    #: which route delivered it (set by the router; pending jobs come back to it)
+    route: str | None = None
 
 
 class Route(Protocol):
     name: str
 
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery: ...
+
+    async def close(self) -> None:
+        """Let go of connections (HTTP clients); the route is not used afterwards."""

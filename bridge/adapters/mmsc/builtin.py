@@ -49,6 +49,9 @@ class BuiltinMMSC:
         self.sender_in_notification = sender_in_notification
         self.clock = clock
 
+    async def close(self) -> None:
+        pass
+
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         if job.handset is Handset.FETCHED:
             return Delivery(mmsc_id=job.id, detail="fetched by the phone")

@@ -20,6 +20,9 @@ class FolderRoute:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 
+    async def close(self) -> None:
+        pass
+
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         try:
             data = readdress(message.mms, transaction_id=job.id, to=(f"{job.recipient.e164}/TYPE=PLMN",))

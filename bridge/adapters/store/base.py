@@ -53,7 +53,9 @@ class JobStore(Protocol):
 
     async def lease(self, *, owner: str, now: float, lease_s: float, limit: int) -> list[Job]: ...
 
-    async def complete(self, job_id: str, *, owner: str, now: float, mmsc_id: str | None) -> None: ...
+    async def complete(
+        self, job_id: str, *, owner: str, now: float, mmsc_id: str | None, route: str | None = None
+    ) -> None: ...
 
     async def retry(
         self, job_id: str, *, owner: str, now: float, at: float, status: str, error: str, delay_notified: bool
@@ -64,7 +66,16 @@ class JobStore(Protocol):
     async def expire(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None: ...
 
     async def wait(
-        self, job_id: str, *, owner: str, now: float, at: float, mmsc_id: str | None, status: str, delay_notified: bool
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        now: float,
+        at: float,
+        mmsc_id: str | None,
+        status: str,
+        delay_notified: bool,
+        route: str | None = None,
     ) -> None: ...
 
     async def handset(
@@ -82,6 +93,8 @@ class JobStore(Protocol):
     async def get(self, job_id: str) -> Job | None: ...
 
     async def by_token(self, token: str) -> Job | None: ...
+
+    async def by_mmsc_id(self, route: str, mmsc_id: str) -> Job | None: ...
 
     async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]: ...
 

@@ -66,13 +66,17 @@ _ADDED_COLUMNS = (
     ("token", "TEXT NOT NULL DEFAULT ''"),
     ("handset", "TEXT"),
     ("report_allowed", "INTEGER NOT NULL DEFAULT 1"),
+    ("route", "TEXT"),
 )
-_INDEXES = "CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token);"
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token);
+CREATE INDEX IF NOT EXISTS jobs_mmsc_id ON jobs (mmsc_id);
+"""
 
 _JOB_COLUMNS = (
     "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
     "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified, rcpt_to, token, handset, "
-    "report_allowed"
+    "report_allowed, route"
 )
 _FINAL = "('delivered', 'failed', 'expired')"
 
@@ -98,6 +102,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         token=row[16],
         handset=Handset(row[17]) if row[17] else None,
         report_allowed=bool(row[18]),
+        route=row[19],
     )
 
 
@@ -261,13 +266,15 @@ class SQLiteJobStore:
 
         await self._write(body, durable=False)
 
-    async def complete(self, job_id: str, *, owner: str, now: float, mmsc_id: str | None) -> None:
+    async def complete(
+        self, job_id: str, *, owner: str, now: float, mmsc_id: str | None, route: str | None = None
+    ) -> None:
         await self._transition(
             job_id,
             owner,
-            "state = 'delivered', mmsc_id = ?, lease_owner = NULL, lease_until = NULL, attempts = attempts + 1,"
-            " last_status = '2.0.0', last_error = NULL, updated_at = ?",
-            (mmsc_id, now),
+            "state = 'delivered', mmsc_id = ?, route = COALESCE(?, route), lease_owner = NULL, lease_until = NULL,"
+            " attempts = attempts + 1, last_status = '2.0.0', last_error = NULL, updated_at = ?",
+            (mmsc_id, route, now),
         )
 
     async def retry(
@@ -297,14 +304,24 @@ class SQLiteJobStore:
         await self._final("expired", job_id, owner, now, status, error)
 
     async def wait(
-        self, job_id: str, *, owner: str, now: float, at: float, mmsc_id: str | None, status: str, delay_notified: bool
+        self,
+        job_id: str,
+        *,
+        owner: str,
+        now: float,
+        at: float,
+        mmsc_id: str | None,
+        status: str,
+        delay_notified: bool,
+        route: str | None = None,
     ) -> None:
         await self._transition(
             job_id,
             owner,
-            "state = 'notified', next_attempt_at = ?, attempts = attempts + 1, mmsc_id = ?, last_status = ?,"
-            " last_error = NULL, lease_owner = NULL, lease_until = NULL, delay_notified = ?, updated_at = ?",
-            (at, mmsc_id, status, int(delay_notified), now),
+            "state = 'notified', next_attempt_at = ?, attempts = attempts + 1, mmsc_id = ?, route = COALESCE(?, route),"
+            " last_status = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL, delay_notified = ?,"
+            " updated_at = ?",
+            (at, mmsc_id, route, status, int(delay_notified), now),
         )
 
     async def handset(
@@ -393,6 +410,15 @@ class SQLiteJobStore:
             return _job(row) if row else None
 
         return await self._run(run) if token else None
+
+    async def by_mmsc_id(self, route: str, mmsc_id: str) -> Job | None:
+        def run() -> Job | None:
+            row = self.db.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE mmsc_id = ? AND route = ?", (mmsc_id, route)
+            ).fetchone()
+            return _job(row) if row else None
+
+        return await self._run(run)
 
     async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
         def run() -> list[Job]:

@@ -1,0 +1,58 @@
+"""What the operator routes (MM7, EAIF, MM1) share: one httpx client per route, and HTTP trouble mapped to our
+delivery errors at this boundary (httpx's exceptions never leave it).
+
+- no connection, a timeout, a dropped connection: temporary (4.4.1 / 4.4.2);
+- 5xx, 408, 429, and 401/403 (our credentials: an operator fixes them, the queue drains): temporary 4.4.2;
+- any other 4xx: permanent 5.3.0 (the MMSC refuses the request itself).
+"""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+
+from bridge.errors import PermanentFailure, TemporaryFailure
+
+TEMPORARY_HTTP = frozenset({401, 403, 408, 429})
+
+
+def client(
+    *,
+    timeout_s: float,
+    username: str = "",
+    password: str = "",
+    ca_file: str = "",
+    proxy: str = "",
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> httpx.AsyncClient:
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=ca_file) if ca_file else True
+    return httpx.AsyncClient(
+        timeout=timeout_s,
+        auth=(username, password) if username else None,
+        verify=verify,
+        proxy=proxy or None,
+        transport=transport,
+        headers={"User-Agent": "mms-bridge"},
+    )
+
+
+async def post(
+    http: httpx.AsyncClient, where: str, url: str, *, content: bytes, headers: dict[str, str]
+) -> httpx.Response:
+    try:
+        return await http.post(url, content=content, headers=headers)
+    except httpx.TimeoutException as exc:
+        raise TemporaryFailure(f"{where}: no answer in time ({type(exc).__name__})", "4.4.1") from exc
+    except httpx.ConnectError as exc:
+        raise TemporaryFailure(f"{where}: cannot connect ({exc})", "4.4.1") from exc
+    except httpx.HTTPError as exc:
+        raise TemporaryFailure(f"{where}: {type(exc).__name__}: {exc}", "4.4.2") from exc
+
+
+def status_failure(where: str, response: httpx.Response) -> TemporaryFailure | PermanentFailure:
+    text = " ".join(response.text.split())[:200]
+    detail = f"{where} answered HTTP {response.status_code}" + (f": {text}" if text else "")
+    if response.status_code >= 500 or response.status_code in TEMPORARY_HTTP:
+        return TemporaryFailure(detail, "4.4.2")
+    return PermanentFailure(detail, "5.3.0")

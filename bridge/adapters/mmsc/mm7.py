@@ -1,0 +1,165 @@
+"""The MM7 route (3GPP TS 23.140, VASP side): each job is one SubmitReq to the operator's MMSC.
+
+The request is built by `bridge.codec.mm7` from the stored m-send-req (its parts, SMIL first), with the job id as
+TransactionID, so that a SubmitReq sent again after a crash is recognisable as the same one. The answer decides:
+SubmitRsp with a success code — the MMSC has it; with `delivery_report` set the job then waits (state
+`notified`) for the MMSC's DeliveryReportReq, which the web side records on the job, else it is delivered;
+another status code, a SOAP Fault or HTTP trouble — the verdict of `bridge.codec.mm7.STATUS_CODES` or of
+`bridge.adapters.mmsc.http`.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+
+from bridge.adapters.mmsc.base import Delivery
+from bridge.adapters.mmsc.http import client, post, status_failure
+from bridge.codec import mm7
+from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
+from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
+from bridge.model import Handset, Job, StoredMessage
+
+_PRIORITIES = {Priority.LOW: "Low", Priority.NORMAL: "Normal", Priority.HIGH: "High"}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MM7Settings:
+    url: str
+    release: str = "REL-6-MM7-1-4"
+    mm7_version: str = ""
+    vasp_id: str = ""
+    vas_id: str = ""
+    sender_address: str = ""
+    service_code: str = ""
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    timeout_s: float = 30.0
+    delivery_report: bool = True
+    allow_adaptations: bool = True
+
+
+def handset_outcome(job: Job) -> Delivery | None:
+    """What a report already recorded on the job means (shared by the routes whose MMSC reports back)."""
+    h = job.handset
+    if h is None:
+        return None
+    if h.received:
+        return Delivery(mmsc_id=job.mmsc_id, detail="retrieved by the phone (MMSC delivery report)")
+    if h is Handset.REJECTED:
+        raise PermanentFailure("the recipient rejected the message (MMSC delivery report)", "5.7.1")
+    if h is Handset.EXPIRED:
+        raise PermanentFailure("the message expired unfetched at the MMSC (delivery report)", "4.4.7")
+    if h is Handset.UNRECOGNISED:
+        raise PermanentFailure("the recipient's phone could not read the message (MMSC delivery report)", "5.6.0")
+    return Delivery(mmsc_id=job.mmsc_id, pending=True, status="4.0.0", detail="retrieval deferred by the phone")
+
+
+class MM7Route:
+    def __init__(
+        self,
+        settings: MM7Settings,
+        *,
+        name: str = "mm7",
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.clock = clock
+        self.http = client(
+            timeout_s=settings.timeout_s,
+            username=settings.username,
+            password=settings.password,
+            ca_file=settings.ca_file,
+            transport=transport,
+        )
+
+    async def close(self) -> None:
+        await self.http.aclose()
+
+    def build(self, job: Job, message: StoredMessage) -> tuple[str, bytes]:
+        """The Content-Type and body of the job's SubmitReq."""
+        s = self.settings
+        try:
+            request = decode_pdu(message.mms)
+        except DecodeError as exc:
+            raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
+        assert isinstance(request, SendReq)
+        sender = s.sender_address or (request.sender if isinstance(request.sender, str) else "")
+        submit = mm7.SubmitReq(
+            transaction_id=job.id,
+            release=s.release,
+            mm7_version=s.mm7_version,
+            recipients=(job.recipient.e164,),
+            vasp_id=s.vasp_id,
+            vas_id=s.vas_id,
+            sender_address=sender,
+            service_code=s.service_code,
+            timestamp=datetime.fromtimestamp(int(message.received_at), UTC),
+            expiry=timedelta(seconds=max(60, int(job.expires_at - self.clock()))),
+            delivery_report=s.delivery_report,
+            read_reply=request.read_report == YesNo.YES,
+            priority=_PRIORITIES.get(Priority(request.priority), "") if request.priority in set(Priority) else "",
+            subject=request.subject or "",
+            allow_adaptations=s.allow_adaptations,
+        )
+        tag = secrets.token_hex(6)
+        return mm7.encode_submit_req(
+            submit,
+            request.parts,
+            boundary=f"mm7-{tag}",
+            envelope_id=f"soap-{tag}@mms-bridge",
+            content_id=f"content-{tag}@mms-bridge",
+        )
+
+    async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
+        reported = handset_outcome(job)
+        if reported is not None:
+            return reported
+        if job.mmsc_id is not None and job.route == self.name:
+            return Delivery(
+                mmsc_id=job.mmsc_id, pending=True, status="4.0.0", detail="at the MMSC; no delivery report yet"
+            )
+        content_type, body = self.build(job, message)
+        where = f"MMSC {self.name}"
+        response = await post(
+            self.http,
+            where,
+            self.settings.url,
+            content=body,
+            headers={"Content-Type": content_type, "SOAPAction": '""'},
+        )
+        try:
+            answer = mm7.decode(response.content, response.headers.get("Content-Type", ""))
+        except DecodeError as exc:
+            if response.status_code >= 300:
+                raise status_failure(where, response) from exc
+            raise TemporaryFailure(f"{where}: an answer that is not MM7 ({exc})", "4.4.2") from exc
+        code = answer.status_code
+        text = answer.fields.get("StatusText", "")
+        if answer.operation == "Fault" or code is None:
+            if code is None:
+                # a Fault without an MM7 status: its HTTP status decides
+                failure = status_failure(where, response) if response.status_code >= 300 else None
+                raise failure or TemporaryFailure(f"{where}: SOAP Fault {answer.fault}", "4.4.2")
+        elif answer.operation != "SubmitRsp":
+            raise TemporaryFailure(f"{where}: expected SubmitRsp, got {answer.operation}", "4.4.2")
+        verdict, status = mm7.classify(code)
+        detail = f"{where}: MM7 status {code} {text}".rstrip()
+        if verdict is mm7.Verdict.PERMANENT:
+            raise PermanentFailure(detail, status)
+        if verdict is mm7.Verdict.TEMPORARY:
+            raise TemporaryFailure(detail, status)
+        message_id = answer.fields.get("MessageID", "")
+        if not message_id:
+            raise TemporaryFailure(f"{where}: SubmitRsp {code} without a MessageID", "4.4.2")
+        if self.settings.delivery_report:
+            return Delivery(mmsc_id=message_id, pending=True, status="4.0.0", detail=f"{detail}; awaiting report")
+        return Delivery(mmsc_id=message_id, detail=f"relayed: {detail}")

@@ -1,0 +1,207 @@
+"""The MM7 endpoint of the web side: `POST /mm7/<route name>`, where an operator's MMSC calls the bridge back
+(3GPP TS 23.140, the VASP's server side), answered with the matching Rsp or a SOAP Fault.
+
+- DeliveryReportReq: the MMStatus is recorded on the job the MessageID names (Retrieved/Forwarded -> delivered,
+  Rejected, Expired, Unrecognised -> failed, DeferredRetrieval -> still waiting; Indeterminate changes nothing)
+  and the worker is woken to finish it and tell the sender: a "delivered" DSN only when asked, failures always.
+- ReadReplyReq: when the original mail asked for a read report (Disposition-Notification-To), an RFC 8098 MDN
+  goes there.
+- DeliverReq (a phone's message to us): answered; forwarded as a mail from `<number>@<bridge domain>` to the
+  route's `forward_to`, or else to the sender of the message it replies to (LinkedID).
+
+The MMSC is authenticated as configured per route: HTTP Basic (`callback_username`/`callback_password`) and/or
+its address in `callback_allow` (addresses or networks). A body that is not MM7 gets a Fault 2007 with HTTP 400;
+an unknown MessageID a Fault 2005; an operation we do not serve a Fault 4003.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import ipaddress
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from bridge.adapters.mail.base import MailSender
+from bridge.adapters.store.base import JobStore
+from bridge.codec import mm7
+from bridge.convert.mdn import ReplyPart, build_mdn, original_message_id, read_report_address, reply_mail
+from bridge.errors import BridgeError, DecodeError
+from bridge.model import Handset
+
+log = logging.getLogger("bridge.mm7")
+
+#: TS 23.140 MMStatus of a DeliveryReportReq -> what it means for the job (None: nothing changes)
+MM_STATUS: dict[str, Handset | None] = {
+    "retrieved": Handset.ACKNOWLEDGED,
+    "forwarded": Handset.ACKNOWLEDGED,
+    "rejected": Handset.REJECTED,
+    "expired": Handset.EXPIRED,
+    "unrecognised": Handset.UNRECOGNISED,
+    "deferredretrieval": Handset.DEFERRED,
+    "indeterminate": None,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallbackSettings:
+    route: str
+    release: str
+    username: str = ""
+    password: str = ""
+    allow: tuple[str, ...] = ()
+    forward_to: str = ""
+
+
+class MM7Endpoint:
+    def __init__(
+        self,
+        *,
+        routes: Mapping[str, CallbackSettings],
+        store: JobStore,
+        mailer: MailSender,
+        domain: str,
+        reporting_ua: str,
+        on_answer: Callable[[], None] = lambda: None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.routes = dict(routes)
+        self.store = store
+        self.mailer = mailer
+        self.domain = domain
+        self.reporting_ua = reporting_ua
+        self.on_answer = on_answer
+        self.clock = clock
+        self._networks = {
+            name: [ipaddress.ip_network(a, strict=False) for a in s.allow] for name, s in self.routes.items()
+        }
+
+    def install(self, app: web.Application) -> None:
+        app.router.add_post("/mm7/{route}", self.handle)
+
+    def _authorised(self, request: web.Request, settings: CallbackSettings) -> None:
+        networks = self._networks[settings.route]
+        if networks:
+            peer = ipaddress.ip_address(request.remote or "0.0.0.0")
+            if not any(peer in n for n in networks):
+                raise web.HTTPForbidden(text="this address may not call the MM7 endpoint\n")
+        if settings.username:
+            expected = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
+            given = request.headers.get("Authorization", "").removeprefix("Basic ").strip()
+            if not hmac.compare_digest(given, expected):
+                raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="mms-bridge MM7"'})
+
+    @staticmethod
+    def _xml(body: bytes, status: int = 200) -> web.Response:
+        return web.Response(status=status, body=body, content_type="text/xml", charset="utf-8")
+
+    async def handle(self, request: web.Request) -> web.Response:
+        settings = self.routes.get(request.match_info["route"])
+        if settings is None:
+            raise web.HTTPNotFound(text="no such MM7 route\n")
+        self._authorised(request, settings)
+        body = await request.read()
+        try:
+            message = mm7.decode(body, request.headers.get("Content-Type", ""))
+        except DecodeError as exc:
+            fault = mm7.encode_fault(
+                release=settings.release, transaction_id="", code=mm7.StatusCode.MESSAGE_FORMAT_CORRUPT, text=str(exc)
+            )
+            return self._xml(fault, 400)
+        release = message.release if message.release in mm7.MM7_RELEASES else settings.release
+        tid = message.transaction_id
+        try:
+            if message.operation == "DeliveryReportReq":
+                return await self._delivery_report(settings, message, release)
+            if message.operation == "ReadReplyReq":
+                return await self._read_reply(settings, message, release)
+            if message.operation == "DeliverReq":
+                return await self._deliver(settings, message, release)
+        except BridgeError as exc:  # the store or the mail relay: the MMSC should try again
+            log.error("mm7 route=%s operation=%s error=%r", settings.route, message.operation, exc)
+            fault = mm7.encode_fault(
+                release=release, transaction_id=tid, code=mm7.StatusCode.SERVER_ERROR, text="try again", client=False
+            )
+            return self._xml(fault, 500)
+        fault = mm7.encode_fault(
+            release=release,
+            transaction_id=tid,
+            code=mm7.StatusCode.UNSUPPORTED_OPERATION,
+            text=f"{message.operation} is not served here",
+        )
+        return self._xml(fault, 500)
+
+    async def _delivery_report(self, settings: CallbackSettings, message: mm7.Message, release: str) -> web.Response:
+        tid, message_id = message.transaction_id, message.fields.get("MessageID", "")
+        job = await self.store.by_mmsc_id(settings.route, message_id) if message_id else None
+        if job is None:
+            fault = mm7.encode_fault(
+                release=release, transaction_id=tid, code=mm7.StatusCode.MESSAGE_ID_NOT_FOUND, text="unknown MessageID"
+            )
+            return self._xml(fault, 500)
+        status = message.fields.get("MMStatus", "")
+        event = MM_STATUS.get(status.lower().replace(" ", ""))
+        if event is not None:
+            now = self.clock()
+            at = job.expires_at if event is Handset.DEFERRED else now
+            state = await self.store.handset(job.id, event=event, now=now, at=at, report_allowed=True)
+            if state is not None and event is not Handset.DEFERRED:
+                self.on_answer()
+        log.info("mm7 route=%s report job=%s mm_status=%s", settings.route, job.id, status or "-")
+        return self._xml(mm7.encode_response("DeliveryReportRsp", release=release, transaction_id=tid))
+
+    async def _read_reply(self, settings: CallbackSettings, message: mm7.Message, release: str) -> web.Response:
+        tid, message_id = message.transaction_id, message.fields.get("MessageID", "")
+        job = await self.store.by_mmsc_id(settings.route, message_id) if message_id else None
+        if job is None:
+            fault = mm7.encode_fault(
+                release=release, transaction_id=tid, code=mm7.StatusCode.MESSAGE_ID_NOT_FOUND, text="unknown MessageID"
+            )
+            return self._xml(fault, 500)
+        stored = await self.store.message(job.message_id)
+        address = read_report_address(stored.raw) if stored.raw else None
+        status = message.fields.get("MMStatus", "")
+        if address and status.lower() in ("read", "deleted"):
+            mdn = build_mdn(
+                reporting_ua=self.reporting_ua,
+                to=address,
+                final_recipient=job.rcpt_to or job.recipient.e164,
+                status=status,
+                original=stored.raw,
+                subject=stored.subject,
+            )
+            await self.mailer.send(mail_from="", to=address, data=mdn)
+        log.info("mm7 route=%s read_reply job=%s mm_status=%s mdn=%s", settings.route, job.id, status, bool(address))
+        return self._xml(mm7.encode_response("ReadReplyRsp", release=release, transaction_id=tid))
+
+    async def _deliver(self, settings: CallbackSettings, message: mm7.Message, release: str) -> web.Response:
+        tid = message.transaction_id
+        sender = next((a for role, a in message.addresses if role == "Sender"), "")
+        number = sender.split("/", 1)[0].removeprefix("+")
+        target, in_reply_to = settings.forward_to, None
+        linked = message.fields.get("LinkedID", "")
+        if linked:
+            job = await self.store.by_mmsc_id(settings.route, linked)
+            if job is not None:
+                stored = await self.store.message(job.message_id)
+                target = target or stored.mail_from
+                in_reply_to = original_message_id(stored.raw) if stored.raw else None
+        if target and number.isdigit():
+            from_address = f"{number}@{self.domain}"
+            parts = [
+                ReplyPart(content_type=a.content_type, data=a.data, filename=a.filename) for a in message.attachments
+            ]
+            data = reply_mail(
+                sender=from_address,
+                to=target,
+                subject=message.fields.get("Subject", ""),
+                parts=parts,
+                in_reply_to=in_reply_to,
+            )
+            await self.mailer.send(mail_from=from_address, to=target, data=data)
+        log.info("mm7 route=%s deliver linked=%s forwarded=%s", settings.route, linked or "-", bool(target))
+        return self._xml(mm7.encode_response("DeliverRsp", release=release, transaction_id=tid))
