@@ -444,7 +444,9 @@ def _collect(el: ET.Element, fields: dict[str, str], addresses: list[tuple[str, 
         elif len(child):
             _collect(child, fields, addresses, name if name in _ADDRESS_ROLES else role)
         elif name == "Content":
-            fields["Content"] = child.get("href", "")
+            # some MMSCs qualify the attribute (mm7:href) and pad the cid ("cid: x")
+            href = next((v for k, v in child.attrib.items() if _local(k) == "href"), "")
+            fields["Content"] = href.replace("cid: ", "cid:").strip()
         else:
             fields.setdefault(name, (child.text or "").strip())
 
