@@ -37,6 +37,7 @@ def bridge_config(tmp: Path, **smtp: Any) -> Config:
         store=StoreConfig(url=f"sqlite:///{tmp / 'bridge.db'}"),
         delivery=DeliveryConfig(poll_s=0.05, first_retry_s=0.2, max_retry_s=1.0, delay_warning_s=0),
         routes=(RouteConfig(kind="folder", folder=str(tmp / "delivered")),),
+        mmsc=MmscConfig(host="127.0.0.1", port=0),
         reports=ReportsConfig(outbox=str(tmp / "outbox")),
     )
 
