@@ -36,7 +36,7 @@ from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
-from bridge.adapters.smtp.recipients import RecipientPolicy
+from bridge.adapters.smtp.recipients import RecipientPolicy, parse_recipient
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
@@ -44,8 +44,9 @@ from bridge.config import Config, ConvertConfig, RouteConfig
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
 from bridge.errors import ConfigError
+from bridge.model import MSISDN
 from bridge.pipeline import RetryPolicy
-from bridge.routing import RouteRule
+from bridge.routing import RouteRule, choose
 from bridge.worker import Worker, WorkerSettings
 
 log = logging.getLogger("bridge")
@@ -129,6 +130,26 @@ def check_files(config: Config) -> None:
     for key, folder in folders.items():
         if not _writable(folder):
             raise ConfigError(f"{key}: {folder} cannot be written")
+
+
+def route_of(config: Config, number: str) -> str:
+    """Which route takes `number` (any form a sender could write in RCPT), for `bridge check-config --number`."""
+    policy = RecipientPolicy(
+        domains=frozenset(config.smtp.domains),
+        default_region=config.smtp.default_region,
+        allow_prefixes=(),
+        deny_prefixes=(),
+    )
+    recipient = parse_recipient(f"{number}@{config.smtp.domains[0]}", policy)
+    if not isinstance(recipient, MSISDN):
+        raise ConfigError(f"--number {number!r}: not a phone number ({recipient.reply})")
+    rules = [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in config.routes]
+    rule = choose(rules, recipient.e164)
+    if rule is None:
+        return f"{recipient.e164} -> no route (refused with 5.4.4)"
+    fallback = f", falling back to {rule.fallback}" if rule.fallback else ""
+    kind = next(r.kind for r in config.routes if r.label == rule.name)
+    return f"{recipient.e164} -> route {rule.name} ({kind}){fallback}"
 
 
 async def open_store(config: Config) -> JobStore:

@@ -457,11 +457,14 @@ def _cmd_phone(args: argparse.Namespace) -> int:
 
 
 def _cmd_check_config(args: argparse.Namespace) -> int:
-    from bridge.app import check_files
+    from bridge.app import check_files, route_of
 
     path = args.config or Path("config.toml")
-    check_files(load_config(path))
+    config = load_config(path)
+    check_files(config)
     print(f"{path}: OK")
+    for number in args.number:
+        print(route_of(config, number))
     return 0
 
 
@@ -521,6 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     ph.set_defaults(func=_cmd_phone)
     chk = sub.add_parser("check-config", help="validate a configuration file and name each bad key")
     chk.add_argument("--config", type=Path, default=None, help="file to check (default: ./config.toml)")
+    chk.add_argument("--number", action="append", default=[], help="show which route takes this number (repeatable)")
     chk.set_defaults(func=_cmd_check_config)
     return parser
 

@@ -187,3 +187,28 @@ def test_check_config_opens_the_files_it_names(tmp_path: Path) -> None:
     folder.write_text(f'[route]\nkind = "folder"\nfolder = "{blocker}/delivered"\n')
     out = run("check-config", "--config", folder)
     assert out.returncode == 1 and f"route.folder: {blocker}/delivered cannot be written" in out.stderr
+
+
+def test_check_config_shows_which_route_each_number_takes(tmp_path: Path) -> None:
+    path = tmp_path / "routes.toml"
+    path.write_text(
+        '[smtp]\ndefault_region = "US"\n'
+        '[[route]]\nname = "uk"\nkind = "mm7"\nurl = "https://mm7.example.co.uk/mm7"\n'
+        'prefixes = ["+44"]\nfallback = "own"\n'
+        '[[route]]\nname = "nyc"\nkind = "eaif"\nurl = "http://eaif.example.com/"\nprefixes = ["+1212", "+1646"]\n'
+        '[[route]]\nname = "own"\nkind = "builtin"\n'
+    )
+    out = run("check-config", "--config", path, "--number", "+44 20 7946 0958", "--number", "(212) 555-0100",
+              "--number", "+1 555 123 4567")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[1:] == [
+        "+442079460958 -> route uk (mm7), falling back to own",
+        "+12125550100 -> route nyc (eaif)",
+        "+15551234567 -> route own (builtin)",
+    ]
+    bad = run("check-config", "--config", path, "--number", "hello")
+    assert bad.returncode == 1 and "--number 'hello': not a phone number" in bad.stderr
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[route]]\nname = "a"\nkind = "folder"\nfallback = "b"\n')
+    out = run("check-config", "--config", broken)
+    assert out.returncode == 1 and "route.fallback: no route named 'b' (route 'a')" in out.stderr
