@@ -326,6 +326,7 @@ class Bridge:
                 expiry_s=d.expiry_s,
                 profile=convert_profile(cv),
                 convert=convert_options(cv),
+                route_profile=self._route_profile() if any(r.profile for r in c.routes) else None,
             ),
             store=self.store,
             dkim=DkimChecker(
@@ -367,6 +368,19 @@ class Bridge:
         self.port = self._server.sockets[0].getsockname()[1]
         self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
         log.info("smtp listening on %s:%d", s.host, self.port)
+
+    def _route_profile(self) -> Callable[[MSISDN], Profile]:
+        """The budget of the route each number takes (`[[route]] profile`, else `[convert]`)."""
+        c = self.config
+        default = convert_profile(c.convert)
+        budgets = {r.label: convert_profile(c.convert, r.profile) if r.profile else default for r in c.routes}
+        rules = [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in c.routes]
+
+        def profile_for(number: MSISDN) -> Profile:
+            rule = choose(rules, number.e164)
+            return budgets[rule.name] if rule is not None else default
+
+        return profile_for
 
     async def _make_route(self, rc: RouteConfig) -> Route:
         """The route one `[[route]]` describes."""

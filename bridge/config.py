@@ -182,6 +182,7 @@ class RouteConfig:
     kind: str = "builtin"
     prefixes: tuple[str, ...] = ()
     fallback: str = ""
+    profile: str = ""
     max_per_second: float = 0.0
     timeout_s: float = 30.0
     folder: str = "var/delivered"
@@ -225,6 +226,8 @@ class RouteConfig:
             )
         if self.timeout_s <= 0 or self.max_per_second < 0:
             raise ConfigError(f"route.timeout_s: more than 0; route.max_per_second: 0 (no limit) or more ({where})")
+        if self.profile and self.profile not in PROFILE_NAMES:
+            raise ConfigError(f'route.profile: "" or one of {", ".join(PROFILE_NAMES)}, got {self.profile!r} ({where})')
         if self.fallback and self.fallback == self.label:
             raise ConfigError(f"route.fallback: a route cannot fall back to itself ({where})")
 

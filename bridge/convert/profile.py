@@ -103,3 +103,22 @@ def profile_from(
         content_class=base.content_class,
         max_image_pixels=max_image_pixels if max_image_pixels is not None else base.max_image_pixels,
     )
+
+
+def strictest(profiles: list[Profile]) -> Profile:
+    """One budget that every route of a mail's recipients accepts: the smallest size and image limits, the media
+    types all of them allow (the mail is converted once for all its recipients)."""
+    first = profiles[0]
+    if all(p == first for p in profiles):
+        return first
+    classes = {p.content_class for p in profiles}
+    allowed = frozenset.intersection(*(p.allowed_types for p in profiles))
+    return Profile(
+        name="+".join(sorted({p.name for p in profiles})),
+        max_message_bytes=min(p.max_message_bytes for p in profiles),
+        max_image_width=min(p.max_image_width for p in profiles),
+        max_image_height=min(p.max_image_height for p in profiles),
+        allowed_types=allowed,
+        content_class=classes.pop() if len(classes) == 1 else None,
+        max_image_pixels=min(p.max_image_pixels for p in profiles),
+    )

@@ -385,3 +385,43 @@ def test_mm1_submits_through_the_proxy_as_a_handset(
             await peer.stop()
 
     asyncio.run(go())
+
+
+def test_each_route_has_its_content_budget_and_a_mail_for_two_gets_the_strictest(tmp_path: Path) -> None:
+    routes = (
+        RouteConfig(
+            name="small", kind="folder", folder=str(tmp_path / "small"), prefixes=("+44",), profile="image-basic"
+        ),
+        RouteConfig(name="big", kind="folder", folder=str(tmp_path / "big"), profile="megapixel"),
+    )
+
+    async def go() -> None:
+        async with running(config(tmp_path, *routes)) as bridge:
+            assert bridge.port is not None
+            raw = mail("Look", subject="Big", attachments=[(photo(2400, 1800), "image/jpeg", "big.jpg")])
+            c = aiosmtplib.SMTP(hostname="127.0.0.1", port=bridge.port, timeout=30, start_tls=False)
+            await c.connect()
+            await c.sendmail(SENDER, [f"15551234567@{DOMAIN}"], raw)
+            await c.sendmail(SENDER, [f"15551234567@{DOMAIN}", f"+442079460958@{DOMAIN}"], raw)
+            await c.quit()
+
+            async def all_delivered() -> bool:
+                jobs = await bridge.store.list()
+                return len(jobs) == 3 and all(j.state is JobState.DELIVERED for j in jobs)
+
+            await wait_for(all_delivered)
+            sizes: dict[str, list[int]] = {}
+            for job in await bridge.store.list():
+                stored = await bridge.store.message(job.message_id)
+                sizes.setdefault(job.message_id, []).append(len(stored.mms))
+                assert job.route == ("small" if job.recipient.e164.startswith("+44") else "big")
+            alone, shared = sorted(sizes.values(), key=len)
+            assert alone[0] > 100 * 1024  # megapixel: the photo keeps a size worth seeing
+            assert shared[0] <= 30 * 1024  # image-basic bounds the mail that also goes to +44
+            pdu = decode_pdu(
+                shared and (await bridge.store.message(next(k for k, v in sizes.items() if len(v) == 2))).mms
+            )
+            assert isinstance(pdu, SendReq)
+            assert all(p.content_type.media_type in ("image/jpeg", "text/plain", "application/smil") for p in pdu.parts)
+
+    asyncio.run(go())

@@ -25,7 +25,7 @@ from bridge.adapters.smtp.recipients import RecipientPolicy, Refusal, parse_reci
 from bridge.adapters.store.base import JobStore, NewJob
 from bridge.codec.mms import encode_pdu
 from bridge.convert.compose import ConversionRefused, ConvertOptions, convert_mail, send_req
-from bridge.convert.profile import Profile
+from bridge.convert.profile import Profile, strictest
 from bridge.errors import StoreError
 from bridge.model import MSISDN, Notify, StoredMessage
 
@@ -43,6 +43,8 @@ class IntakeSettings:
     expiry_s: float
     profile: Profile
     convert: ConvertOptions
+    #: the budget of the route that takes a number (`[[route]]` profile); None: `profile` for every number
+    route_profile: Callable[[MSISDN], Profile] | None = None
 
 
 def _sender_allowed(sender: str, allowed: tuple[str, ...]) -> bool:
@@ -170,9 +172,11 @@ class IntakeHandler:
         msisdns: list[MSISDN] = envelope.msisdns
         to = tuple(f"{m.e164}/TYPE=PLMN" for m in msisdns)
         queue_id = secrets.token_hex(8)
+        route_profile = self.settings.route_profile
+        profile = strictest([route_profile(m) for m in msisdns]) if route_profile else self.settings.profile
 
         def convert() -> tuple[bytes, Any]:
-            conv = convert_mail(raw, profile=self.settings.profile, options=options)
+            conv = convert_mail(raw, profile=profile, options=options)
             return encode_pdu(send_req(conv, transaction_id=queue_id, to=to)), conv
 
         try:
