@@ -418,9 +418,8 @@ def test_each_route_has_its_content_budget_and_a_mail_for_two_gets_the_strictest
             alone, shared = sorted(sizes.values(), key=len)
             assert alone[0] > 100 * 1024  # megapixel: the photo keeps a size worth seeing
             assert shared[0] <= 30 * 1024  # image-basic bounds the mail that also goes to +44
-            pdu = decode_pdu(
-                shared and (await bridge.store.message(next(k for k, v in sizes.items() if len(v) == 2))).mms
-            )
+            shared_id = next(message_id for message_id, v in sizes.items() if len(v) == 2)
+            pdu = decode_pdu((await bridge.store.message(shared_id)).mms)
             assert isinstance(pdu, SendReq)
             assert all(p.content_type.media_type in ("image/jpeg", "text/plain", "application/smil") for p in pdu.parts)
 
