@@ -5,6 +5,7 @@ connection. It also serves as an HTTP proxy (it records the absolute request tar
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -52,18 +53,19 @@ class Peer:
     requests: list[Request] = field(default_factory=list)
     default: Answer = field(default_factory=submit_rsp)
     port: int = 0
+    tls: ssl.SSLContext | None = None
     _runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mm7"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}/mm7"
 
     async def start(self) -> None:
         app = web.Application(client_max_size=50 * 1024 * 1024)
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.tls)
         await site.start()
         self.port = self._runner.addresses[0][1]
 

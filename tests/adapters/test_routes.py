@@ -10,6 +10,8 @@ import base64
 import dataclasses
 import email
 import logging
+import ssl
+import subprocess
 from collections.abc import Awaitable, Callable
 from email.message import Message
 from pathlib import Path
@@ -424,3 +426,40 @@ def test_each_route_has_its_content_budget_and_a_mail_for_two_gets_the_strictest
             assert all(p.content_type.media_type in ("image/jpeg", "text/plain", "application/smil") for p in pdu.parts)
 
     asyncio.run(go())
+
+
+def test_mm7_over_tls_trusts_the_configured_ca_only(tmp_path: Path) -> None:
+    cert, key = tmp_path / "mmsc.pem", tmp_path / "mmsc.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=mmsc.test", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    peer = Peer(tls=tls, default=submit_rsp(1000, "tls-1"))
+
+    async def body(bridge: Bridge) -> None:
+        assert bridge.port is not None
+        trusted = await send(bridge.port)
+        job = await job_in(bridge, trusted, JobState.DELIVERED, JobState.QUEUED)
+        assert job.route == "op" and job.mmsc_id == "tls-1" and job.state is JobState.DELIVERED
+
+    run(lambda: config(tmp_path, mm7_route(peer, ca_file=str(cert), delivery_report=False)), peer, body)
+
+    untrusted = Peer(tls=tls, default=submit_rsp(1000, "tls-2"))
+
+    async def refused(bridge: Bridge) -> None:
+        assert bridge.port is not None
+        job_id = await send(bridge.port)
+
+        async def tried() -> bool:
+            job = await bridge.store.get(job_id)
+            return job is not None and job.attempts >= 1
+
+        await wait_for(tried)
+        job = await bridge.store.get(job_id)
+        assert job is not None and job.state is JobState.QUEUED and job.last_status == "4.4.1"
+        assert "certificate" in (job.last_error or "").lower() and not untrusted.requests
+
+    run(lambda: config(tmp_path / "b", mm7_route(untrusted)), untrusted, refused)
