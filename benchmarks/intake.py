@@ -59,8 +59,11 @@ max_message_bytes = 60000000
 spool_dir = "{tmp}/spool"
 [store]
 url = "sqlite:///{tmp}/bridge.db"
-[route]
+[[route]]
+kind = "folder"
 folder = "{tmp}/delivered"
+[mmsc]
+port = 0
 [reports]
 outbox = "{tmp}/outbox"
 """

@@ -5,6 +5,7 @@ ends delivered; Kannel's refusals are temporary or permanent as the module says.
 from __future__ import annotations
 
 import asyncio
+import email
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -79,6 +80,9 @@ def test_mail_to_phone_through_kannel(mode: str, kannel: Kannel, tmp_path: Path)
             [received] = await asyncio.to_thread(Phone(outbox=inbox, inbox=tmp_path / "phone").poll)
             assert received.message is not None and received.message.subject == "Door"
             await job_in(bridge, job_id, JobState.DELIVERED)
+            await until(lambda: any((tmp_path / "outbox").glob("*.eml")))
+            [dsn] = [email.message_from_bytes(p.read_bytes()) for p in (tmp_path / "outbox").glob("*.eml")]
+            assert "Action: delivered" in dsn.as_string() and dsn["To"] == "<camera@example.org>"
 
     asyncio.run(go())
 

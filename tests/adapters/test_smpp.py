@@ -91,6 +91,9 @@ def test_mail_to_phone_over_smpp_with_receipts(tmp_path: Path, caplog: pytest.Lo
                 [received] = await asyncio.to_thread(Phone(outbox=inbox, inbox=tmp_path / "phone").poll)
                 assert received.message is not None and received.message.subject == "Door"
                 await job_in(bridge, job_id, JobState.DELIVERED)
+                await until(lambda: any((tmp_path / "outbox").glob("*.eml")))
+                [dsn] = [email.message_from_bytes(p.read_bytes()) for p in (tmp_path / "outbox").glob("*.eml")]
+                assert "Action: delivered" in dsn.as_string() and dsn["To"] == "<camera@example.org>"
                 await until(
                     lambda: any("smpp receipt message_id=sim-1 stat=DELIVRD" in r.message for r in caplog.records)
                 )
