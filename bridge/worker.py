@@ -112,7 +112,8 @@ class Worker:
         return len(jobs)
 
     async def process(self, job: Job) -> None:
-        message = await self.store.message(job.message_id)
+        # the mail itself is read back only for a report, not for every delivery
+        message = await self.store.message(job.message_id, with_raw=False)
         action = expired(job, self.clock())
         if action is None:
             outcome = await self._attempt(job, message)
@@ -196,6 +197,7 @@ class Worker:
 
     async def _report(self, job: Job, message: StoredMessage, action: Action) -> None:
         assert action.report is not None
+        message = await self.store.message(job.message_id)
         if not may_report(
             mail_from=message.mail_from, auto_submitted=message.auto_submitted, is_report=is_report(message.raw)
         ):

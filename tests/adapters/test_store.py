@@ -70,6 +70,8 @@ def test_put_then_lease_complete(kind: str, tmp_path: Path) -> None:
             done = await store.get("m1-0")
             assert done is not None and done.state is JobState.DELIVERED and done.mmsc_id == "x1"
             assert (await store.message("m1")).raw == b"raw"
+            light = await store.message("m1", with_raw=False)
+            assert light.raw == b"" and light.mms == (await store.message("m1")).mms and light.mail_from
 
     run(go())
 

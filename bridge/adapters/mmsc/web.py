@@ -116,7 +116,7 @@ class MmscWeb:
         if cached is not None:
             self._cache.move_to_end(job.id)
             return cached
-        message = await self.store.message(job.message_id)
+        message = await self.store.message(job.message_id, with_raw=False)
         if not message.mms:
             return None
         request = decode_pdu(message.mms)

@@ -433,10 +433,12 @@ class SQLiteJobStore:
 
         return await self._run(run)
 
-    async def message(self, message_id: str) -> StoredMessage:
+    async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage:
+        raw_column = "raw" if with_raw else "x''"
+
         def run() -> StoredMessage:
             row = self.db.execute(
-                "SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, raw, mms"
+                f"SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, {raw_column}, mms"
                 " FROM messages WHERE id = ?",
                 (message_id,),
             ).fetchone()
