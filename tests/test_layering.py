@@ -38,6 +38,7 @@ ALLOWED = {
     "bridge.config": {"bridge.errors"},
     "bridge.phone": {"bridge.errors", "bridge.codec"},
     "bridge.routing": set(),
+    "bridge.ids": set(),
 }
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from bridge import ids
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.recipients import RecipientPolicy, Refusal, parse_recipient
 from bridge.adapters.store.base import JobStore, NewJob
@@ -171,7 +171,7 @@ class IntakeHandler:
         loop = asyncio.get_running_loop()
         msisdns: list[MSISDN] = envelope.msisdns
         to = tuple(f"{m.e164}/TYPE=PLMN" for m in msisdns)
-        queue_id = secrets.token_hex(8)
+        queue_id = ids.token_hex(8)
         route_profile = self.settings.route_profile
         profile = strictest([route_profile(m) for m in msisdns]) if route_profile else self.settings.profile
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, syntax
+
+from bridge import ids
 
 #: RFC 5321 4.5.3.1.6: a line is at most 1000 octets with its CRLF
 MAX_LINE = 1000
@@ -192,7 +193,7 @@ class BridgeSMTP(SMTP):
             self.event_handler.in_flight -= 1
 
     async def _data_transaction(self, envelope: BridgeEnvelope) -> None:
-        path = self.spool_dir / f"{secrets.token_hex(12)}.eml"
+        path = self.spool_dir / f"{ids.token_hex(12)}.eml"
         try:
             problem, size, content = await self._receive_data(path)
         except BaseException:
@@ -209,7 +210,8 @@ class BridgeSMTP(SMTP):
         try:
             status = await self._call_handler_hook("DATA")
         finally:
-            path.unlink(missing_ok=True)
+            if content is None:  # a small mail never reached the disk
+                path.unlink(missing_ok=True)
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push(status)
 

@@ -24,17 +24,17 @@ is served until then); the job rows stay for `bridge queue`.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bridge import ids
 from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
 
 
 def new_token() -> str:
     """128 random bits in 22 URL-safe characters: the content URL's secret."""
-    return secrets.token_urlsafe(16)
+    return ids.token_urlsafe(16)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
