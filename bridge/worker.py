@@ -103,17 +103,19 @@ class Worker:
         if not jobs:
             return 0
         gate = asyncio.Semaphore(self.settings.concurrency)
+        # the batch's MMS in one read; the mail itself is read back only for a report
+        messages = await self.store.messages([j.message_id for j in jobs], with_raw=False)
 
         async def one(job: Job) -> None:
             async with gate:
-                await self.process(job)
+                await self.process(job, messages.get(job.message_id))
 
         await asyncio.gather(*(one(j) for j in jobs))
         return len(jobs)
 
-    async def process(self, job: Job) -> None:
-        # the mail itself is read back only for a report, not for every delivery
-        message = await self.store.message(job.message_id, with_raw=False)
+    async def process(self, job: Job, message: StoredMessage | None = None) -> None:
+        if message is None:
+            message = await self.store.message(job.message_id, with_raw=False)
         action = expired(job, self.clock())
         if action is None:
             outcome = await self._attempt(job, message)

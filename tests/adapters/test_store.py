@@ -72,6 +72,8 @@ def test_put_then_lease_complete(kind: str, tmp_path: Path) -> None:
             assert (await store.message("m1")).raw == b"raw"
             light = await store.message("m1", with_raw=False)
             assert light.raw == b"" and light.mms == (await store.message("m1")).mms and light.mail_from
+            batch = await store.messages(["m1", "m1", "gone"])
+            assert list(batch) == ["m1"] and batch["m1"] == light and await store.messages([]) == {}
 
     run(go())
 

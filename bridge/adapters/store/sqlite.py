@@ -434,29 +434,37 @@ class SQLiteJobStore:
         return await self._run(run)
 
     async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage:
+        found = await self.messages([message_id], with_raw=with_raw)
+        if message_id not in found:
+            raise StoreError(f"no message {message_id}")
+        return found[message_id]
+
+    async def messages(self, message_ids: Sequence[str], *, with_raw: bool = False) -> dict[str, StoredMessage]:
         raw_column = "raw" if with_raw else "x''"
+        wanted = list(dict.fromkeys(message_ids))
 
-        def run() -> StoredMessage:
-            row = self.db.execute(
+        def run() -> dict[str, StoredMessage]:
+            rows = self.db.execute(
                 f"SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, {raw_column}, mms"
-                " FROM messages WHERE id = ?",
-                (message_id,),
-            ).fetchone()
-            if row is None:
-                raise StoreError(f"no message {message_id}")
-            return StoredMessage(
-                id=row[0],
-                mail_from=row[1],
-                received_at=row[2],
-                envid=row[3],
-                ret_full=bool(row[4]),
-                auto_submitted=bool(row[5]),
-                subject=row[6],
-                raw=bytes(row[7]),
-                mms=bytes(row[8]),
-            )
+                f" FROM messages WHERE id IN ({', '.join('?' * len(wanted))})",
+                wanted,
+            ).fetchall()
+            return {
+                row[0]: StoredMessage(
+                    id=row[0],
+                    mail_from=row[1],
+                    received_at=row[2],
+                    envid=row[3],
+                    ret_full=bool(row[4]),
+                    auto_submitted=bool(row[5]),
+                    subject=row[6],
+                    raw=bytes(row[7]),
+                    mms=bytes(row[8]),
+                )
+                for row in rows
+            }
 
-        return await self._run(run)
+        return await self._run(run) if wanted else {}
 
     async def close(self) -> None:
         if self._committer is not None:
