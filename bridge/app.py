@@ -6,6 +6,7 @@ no new mail (421 4.3.2), transactions in flight finished, leases released, the s
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -457,6 +458,9 @@ class Bridge:
 async def serve(config: Config, *, on_ready: Callable[[Bridge], None] | None = None) -> None:
     bridge = Bridge(config)
     await bridge.start()
+    # the modules, tables and configuration loaded so far live as long as the process: keep the collector from
+    # walking them again at every collection
+    gc.freeze()
     if on_ready is not None:
         on_ready(bridge)
     loop = asyncio.get_running_loop()
