@@ -23,8 +23,12 @@ def notification_push(
     sender: str | None = None,
     subject: str | None = None,
     mms_version: int = MmsVersion.V1_2,
+    gateway_overhead: int = 0,
 ) -> tuple[NotificationInd, list[bytes]]:
-    """The notification and the TP-User-Data of each SMS carrying it (one SMS whenever it can be done)."""
+    """The notification and the TP-User-Data of each SMS carrying it (one SMS whenever it can be done).
+
+    `gateway_overhead`: octets a push gateway adds to the WSP push when it builds the push itself (a PPG writes
+    longer WSP headers than ours); the choice of From and Subject then leaves room for them."""
     candidates = [(sender, subject), (sender, None), (None, None)]
     chosen: tuple[NotificationInd, list[bytes]] | None = None
     for from_, subj in candidates:
@@ -38,9 +42,10 @@ def notification_push(
             expiry=expiry,
             content_location=content_location,
         )
-        segments = segment_push(encode_wsp_push(encode_pdu(ind)), reference=reference)
+        push = encode_wsp_push(encode_pdu(ind))
+        segments = segment_push(push, reference=reference)
         chosen = (ind, segments)
-        if len(segments) == 1:
+        if len(segments) == 1 and len(segment_push(push + bytes(gateway_overhead), reference=reference)) == 1:
             break
     assert chosen is not None
     return chosen

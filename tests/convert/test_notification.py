@@ -82,3 +82,20 @@ def test_outbox_files_decode_with_bridge_decode_and_wireshark(tmp_path: Path) ->
     assert out.returncode == 0, out.stderr
     info = json.loads(out.stdout)
     assert info["sms_segments"] == 2 and info["pdu"]["type"] == "notification-ind"
+
+
+def test_a_gateway_that_writes_longer_push_headers_gets_a_shorter_notification() -> None:
+    kwargs = dict(
+        transaction_id="T" * 22,
+        content_location=URL,
+        message_size=48_000,
+        expiry=timedelta(days=2),
+        reference=1,
+        sender="camera@example.org",
+        subject="Door",
+    )
+    ours, _ = notification_push(**kwargs)  # type: ignore[arg-type]
+    for_ppg, segments = notification_push(**kwargs, gateway_overhead=35)  # type: ignore[arg-type]
+    assert ours.sender == "camera@example.org" and ours.subject == "Door"
+    assert len(segments) == 1 and (for_ppg.sender, for_ppg.subject) != (ours.sender, ours.subject)
+    assert len(segments[0]) + 35 <= 140

@@ -80,6 +80,7 @@ class BuiltinMMSC:
             reference=int.from_bytes(job.token.encode()[:1], "big"),
             sender=sender,
             subject=request.subject,
+            gateway_overhead=self.push.push_overhead,
         )
         sms_id = await self.push.send(to=job.recipient, user_data=segments, pdu=encode_pdu(notification))
         return Delivery(

@@ -12,6 +12,10 @@ from bridge.model import MSISDN
 
 
 class PushSender(Protocol):
+    #: octets the transport adds to the WSP push beyond ours (a PPG that builds the push itself), so that the
+    #: notification is chosen to fit one SMS as the phone receives it
+    push_overhead: int
+
     async def start(self) -> None:
         """Connect, bind, whatever the transport needs before the first `send` (returns at once)."""
 

@@ -18,6 +18,8 @@ from bridge.model import MSISDN
 
 
 class OutboxPushSender:
+    push_overhead = 0
+
     def __init__(self, folder: Path) -> None:
         self.folder = folder
 

@@ -71,6 +71,8 @@ class SMPPSettings:
 class SMPPPushSender:
     """The `PushSender` for `sms.kind = "smpp"`. `start()` begins connecting; `close()` unbinds."""
 
+    push_overhead = 0
+
     def __init__(
         self,
         settings: SMPPSettings,
