@@ -71,6 +71,10 @@ class Server:
         self.proc.send_signal(signal.SIGKILL)
         await self.proc.wait()
 
+    def kill_quietly(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+
     async def terminate(self) -> None:
         assert self.proc is not None
         self.proc.send_signal(signal.SIGTERM)
@@ -116,28 +120,31 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path:
 
     async def go() -> tuple[set[int], set[int]]:
         server = Server(config)
-        await server.start()
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for n in range(MAILS):
-            queue.put_nowait(n)
-        accepted: set[int] = set()
-        tried: set[int] = set()
-        senders = [asyncio.create_task(sender(server, queue, accepted, tried)) for _ in range(CONNECTIONS)]
-        kills = 0
-        while kills < KILLS and not queue.empty():
-            await asyncio.sleep(rnd.uniform(0.1, 0.4))
-            await server.kill()
-            kills += 1
+        try:
             await server.start()
-        await asyncio.gather(*senders)
-        assert kills == KILLS, "the mails were all sent before the server could be killed three times"
-        deadline = asyncio.get_running_loop().time() + 90
-        while pending(tmp_path / "bridge.db"):  # let it drain: every job final
-            assert asyncio.get_running_loop().time() < deadline, "the queue did not drain"
-            await asyncio.sleep(0.2)
-        await asyncio.sleep(0.5)  # and a little longer, so that a late duplicate would show
-        await server.terminate()
-        return accepted, tried
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for n in range(MAILS):
+                queue.put_nowait(n)
+            accepted: set[int] = set()
+            tried: set[int] = set()
+            senders = [asyncio.create_task(sender(server, queue, accepted, tried)) for _ in range(CONNECTIONS)]
+            kills = 0
+            while kills < KILLS and not queue.empty():
+                await asyncio.sleep(rnd.uniform(0.1, 0.4))
+                await server.kill()
+                kills += 1
+                await server.start()
+            await asyncio.gather(*senders)
+            assert kills == KILLS, "the mails were all sent before the server could be killed three times"
+            deadline = asyncio.get_running_loop().time() + 90
+            while pending(tmp_path / "bridge.db"):  # let it drain: every job final
+                assert asyncio.get_running_loop().time() < deadline, "the queue did not drain"
+                await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # and a little longer, so that a late duplicate would show
+            await server.terminate()
+            return accepted, tried
+        finally:
+            server.kill_quietly()  # a failed assertion must not leave a bridge running
 
     accepted, tried = asyncio.run(asyncio.wait_for(go(), 240))
     assert len(tried) == MAILS and len(accepted) > MAILS // 2
