@@ -21,28 +21,32 @@ def test_sigterm_finishes_the_transaction_in_flight(tmp_path: Path) -> None:
         f'[reports]\noutbox = "{tmp_path}/o"\n'
     )
     proc = subprocess.Popen([str(BRIDGE), "serve", "--config", str(config)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    port = int(proc.stdout.readline().split("127.0.0.1:")[1].split(",")[0])
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(
-            b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<15551234567@mms.example.net>\r\nDATA\r\n"
-            b"Subject: in flight\r\n\r\nfirst half\r\n"
-        )
-        got = b""
-        while b"354 " not in got:
-            got += sock.recv(4096)
-        proc.send_signal(signal.SIGTERM)
-        time.sleep(0.5)
-        assert proc.poll() is None  # still draining
-        sock.sendall(b"second half\r\n.\r\n")
-        reply = b""
-        while not reply.endswith(b"\r\n"):
-            reply += sock.recv(4096)
-        assert reply.startswith(b"250 2.0.0 queued as"), reply
-        sock.sendall(b"MAIL FROM:<a@example.org>\r\n")
-        late = sock.recv(4096)
-        assert late.startswith(b"421 4.3.2"), late
-    assert proc.wait(60) == 0
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline().split("127.0.0.1:")[1].split(",")[0])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(
+                b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<15551234567@mms.example.net>\r\nDATA\r\n"
+                b"Subject: in flight\r\n\r\nfirst half\r\n"
+            )
+            got = b""
+            while b"354 " not in got:
+                got += sock.recv(4096)
+            proc.send_signal(signal.SIGTERM)
+            time.sleep(0.5)
+            assert proc.poll() is None  # still draining
+            sock.sendall(b"second half\r\n.\r\n")
+            reply = b""
+            while not reply.endswith(b"\r\n"):
+                reply += sock.recv(4096)
+            assert reply.startswith(b"250 2.0.0 queued as"), reply
+            sock.sendall(b"MAIL FROM:<a@example.org>\r\n")
+            late = sock.recv(4096)
+            assert late.startswith(b"421 4.3.2"), late
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:  # a failed assertion must not leave a bridge running
+            proc.kill()
     with sqlite3.connect(tmp_path / "b.db") as db:
         assert db.execute("SELECT count(*) FROM messages").fetchone()[0] == 1
         assert db.execute("SELECT count(*) FROM jobs WHERE state = 'leased'").fetchone()[0] == 0
