@@ -231,6 +231,10 @@ def test_callbacks_are_authenticated_and_unknown_ids_refused(tmp_path: Path) -> 
             assert (await http.post("/mm7/op", content=good, headers={**AUTH, **xml})).status_code == 200
         job = await job_in(bridge, job_id, JobState.FAILED)
         assert job.last_status == "5.7.1"
+        # the report of a rejection reaches the sender as a bounce Mailman's scanner understands
+        await wait_for(lambda: asyncio.sleep(0, result=len(outbox(tmp_path)) == 1))
+        _, permanent = all_failures(outbox(tmp_path)[0])
+        assert {p.decode() if isinstance(p, bytes) else p for p in permanent} == {f"15551234567@{DOMAIN}"}
 
     run(lambda: config(tmp_path, mm7_route(peer)), peer, body)
 
