@@ -133,6 +133,11 @@ def check_files(config: Config) -> None:
             raise ConfigError(f"{key}: {folder} cannot be written")
 
 
+def route_rules(config: Config) -> list[RouteRule]:
+    """`[[route]]` as the rules `bridge.routing.choose` reads."""
+    return [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in config.routes]
+
+
 def route_of(config: Config, number: str) -> str:
     """Which route takes `number` (any form a sender could write in RCPT), for `bridge check-config --number`."""
     policy = RecipientPolicy(
@@ -144,8 +149,7 @@ def route_of(config: Config, number: str) -> str:
     recipient = parse_recipient(f"{number}@{config.smtp.domains[0]}", policy)
     if not isinstance(recipient, MSISDN):
         raise ConfigError(f"--number {number!r}: not a phone number ({recipient.reply})")
-    rules = [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in config.routes]
-    rule = choose(rules, recipient.e164)
+    rule = choose(route_rules(config), recipient.e164)
     if rule is None:
         return f"{recipient.e164} -> no route (refused with 5.4.4)"
     fallback = f", falling back to {rule.fallback}" if rule.fallback else ""
@@ -286,7 +290,7 @@ class Bridge:
             self.routes[rc.label] = await self._make_route(rc)
         route = self.router = Router(
             self.routes,
-            [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in c.routes],
+            route_rules(c),
             {r.label: r.max_per_second for r in c.routes},
         )
         self.worker = Worker(
@@ -375,7 +379,7 @@ class Bridge:
         c = self.config
         default = convert_profile(c.convert)
         budgets = {r.label: convert_profile(c.convert, r.profile) if r.profile else default for r in c.routes}
-        rules = [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in c.routes]
+        rules = route_rules(c)
 
         def profile_for(number: MSISDN) -> Profile:
             rule = choose(rules, number.e164)

@@ -3,7 +3,7 @@
 Headers, as Nokia's EAIF and Mbuni use them: `X-NOKIA-MMSC-To` (the number), `X-NOKIA-MMSC-From`,
 `X-NOKIA-MMSC-Message-Type: MultiMediaMessage`, `X-NOKIA-MMSC-Version`, `X-NOKIA-MMSC-Message-Id` (the job id,
 so a repeat after a crash is recognisable). Any 2xx answer (usually 204) is success, with the MMSC's message id
-in `X-NOKIA-MMSC-Message-Id` when it gives one; other answers are mapped as `bridge.adapters.mmsc.http` says.
+in `X-NOKIA-MMSC-Message-Id` when it gives one; other answers are mapped as `bridge.adapters.http` says.
 EAIF has no delivery report of ours to wait for here: success is delivery to the MMSC ("relayed").
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import httpx
 
+from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
-from bridge.adapters.mmsc.http import client, post, status_failure
 from bridge.codec.mms import readdress
 from bridge.errors import DecodeError, PermanentFailure
 from bridge.model import Job, StoredMessage

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import httpx
 
+from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
-from bridge.adapters.mmsc.http import client, post, status_failure
 from bridge.codec.mms import ResponseStatus, SendConf, decode_pdu, readdress
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
 from bridge.model import Job, StoredMessage

@@ -5,7 +5,7 @@ TransactionID, so that a SubmitReq sent again after a crash is recognisable as t
 SubmitRsp with a success code — the MMSC has it; with `delivery_report` set the job then waits (state
 `notified`) for the MMSC's DeliveryReportReq, which the web side records on the job, else it is delivered;
 another status code, a SOAP Fault or HTTP trouble — the verdict of `bridge.codec.mm7.STATUS_CODES` or of
-`bridge.adapters.mmsc.http`.
+`bridge.adapters.http`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
-from bridge.adapters.mmsc.http import client, post, status_failure
 from bridge.codec import mm7
 from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure

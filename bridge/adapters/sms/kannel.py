@@ -12,8 +12,8 @@
   permanent 5.3.0; 3xxx and 4xxx (server and service failures) temporary. We send no User-Agent: Kannel copies
   the PI's User-Agent and Accept headers into the WSP push, where they would cost the phone's SMS octets.
 
-HTTP errors: 5xx, 429, 403 (a credentials problem on our side) and network errors are temporary; any other 4xx
-is permanent (Kannel refused the request itself).
+HTTP errors are mapped as `bridge.adapters.http` says (5xx, 401/403, 408, 429 and network trouble temporary;
+any other 4xx permanent: Kannel refused the request itself).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from urllib.parse import quote_from_bytes
 
 import httpx
 
+from bridge.adapters.http import status_failure
 from bridge.errors import PermanentFailure, TemporaryFailure
 from bridge.model import MSISDN
 
@@ -47,14 +48,6 @@ class KannelSettings:
     ppg_url: str = ""
     ppg_address_host: str = "ppg.invalid"
     timeout_s: float = 10.0
-
-
-def _http_failure(where: str, response: httpx.Response) -> TemporaryFailure | PermanentFailure:
-    text = response.text.strip()[:200]
-    detail = f"{where} answered HTTP {response.status_code}: {text}"
-    if response.status_code >= 500 or response.status_code in (403, 408, 429):
-        return TemporaryFailure(detail, "4.4.2")
-    return PermanentFailure(detail, "5.3.0")
 
 
 def pap_message(*, push_id: str, to: MSISDN, host: str) -> bytes:
@@ -131,7 +124,7 @@ class KannelPushSender:
         request = self.http.build_request("GET", f"{s.sendsms_url}?{query}")
         response = await self._request("Kannel sendsms", request)
         if response.status_code not in (200, 202):
-            raise _http_failure("Kannel sendsms", response)
+            raise status_failure("Kannel sendsms", response)
 
     async def _ppg(self, to: MSISDN, pdu: bytes, push_id: str) -> None:
         s = self.settings
@@ -153,7 +146,7 @@ class KannelPushSender:
         code_match = _PAP_CODE.search(response.content)
         if code_match is None:
             if response.status_code >= 300:
-                raise _http_failure("Kannel PPG", response)
+                raise status_failure("Kannel PPG", response)
             raise TemporaryFailure(f"Kannel PPG answered without a PAP result: {response.text[:200]!r}", "4.4.2")
         code = int(code_match.group(1))
         desc_match = _PAP_DESC.search(response.content)

@@ -1,5 +1,5 @@
-"""What the operator routes (MM7, EAIF, MM1) share: one httpx client per route, and HTTP trouble mapped to our
-delivery errors at this boundary (httpx's exceptions never leave it).
+"""What the HTTP adapters share (the MM7, EAIF and MM1 routes, Kannel): one httpx client each, and HTTP trouble
+mapped to our delivery errors at this boundary (httpx's exceptions never leave it).
 
 - no connection, a timeout, a dropped connection: temporary (4.4.1 / 4.4.2);
 - 5xx, 408, 429, and 401/403 (our credentials: an operator fixes them, the queue drains): temporary 4.4.2;
