@@ -304,6 +304,7 @@ class Bridge:
                 batch=d.batch,
                 poll_s=d.poll_s,
                 concurrency=d.concurrency,
+                gather_s=d.gather_s,
                 policy=RetryPolicy(
                     first_retry_s=d.first_retry_s,
                     max_retry_s=d.max_retry_s,

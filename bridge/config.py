@@ -158,6 +158,7 @@ class DeliveryConfig:
     batch: int = 20
     concurrency: int = 8
     poll_s: float = 1.0
+    gather_s: float = 0.02
 
     def __post_init__(self) -> None:
         for key in ("expiry_s", "first_retry_s", "max_retry_s", "lease_s", "poll_s"):
@@ -165,6 +166,8 @@ class DeliveryConfig:
                 raise ConfigError(f"delivery.{key}: a positive number of seconds, got {getattr(self, key)}")
         if not 0 <= self.jitter < 1:
             raise ConfigError(f"delivery.jitter: 0 <= jitter < 1, got {self.jitter}")
+        if not 0 <= self.gather_s < self.poll_s:
+            raise ConfigError(f"delivery.gather_s: 0 <= gather_s < poll_s, got {self.gather_s}")
         if self.delay_warning_s < 0:
             raise ConfigError(f"delivery.delay_warning_s: 0 (never) or seconds, got {self.delay_warning_s}")
         if self.batch < 1 or self.concurrency < 1:

@@ -42,6 +42,8 @@ class WorkerSettings:
     #: content of finished messages is removed this long after their last job ended (None: kept)
     content_grace_s: float | None = None
     sweep_every_s: float = 60.0
+    #: after a partial batch or a wake-up, wait this long for more jobs before leasing again
+    gather_s: float = 0.02
 
 
 class Worker:
@@ -77,13 +79,23 @@ class Worker:
                 log.error("worker=%s error=%r", self.settings.owner, exc)
                 done = 0
             if done:
+                if done < self.settings.batch:
+                    await self._gather(stop)
                 continue
             self._wake.clear()
             waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(self._wake.wait())]
             await asyncio.wait(waiters, timeout=self.settings.poll_s, return_when=asyncio.FIRST_COMPLETED)
             for w in waiters:
                 w.cancel()
+            if self._wake.is_set():
+                await self._gather(stop)
         await self.store.release(owner=self.settings.owner)
+
+    async def _gather(self, stop: asyncio.Event) -> None:
+        """Let the jobs arriving together gather into one lease: under a burst of mail, one lease, one read and
+        one commit serve many jobs instead of one each."""
+        if self.settings.gather_s and not stop.is_set():
+            await asyncio.sleep(self.settings.gather_s)
 
     async def sweep(self) -> int:
         """Remove the content of messages finished more than `content_grace_s` ago (at most once a minute)."""
