@@ -1,7 +1,8 @@
 """The MIME structure of a received mail (RFC 2045/2046), fast enough for 5 MB photo mails.
 
-Owns `parse_mail`: headers are read by the standard library's header parser (compat32, which keeps RFC 2047
-words and RFC 2231 parameters for us to decode), while the body is split at its boundaries with `bytes.find`
+Owns `parse_mail`: headers are read as the standard library's header parser reads them (compat32, which keeps
+RFC 2047 words and RFC 2231 parameters for us to decode; well-formed ASCII headers by a short path that gives the
+same `Message`), while the body is split at its boundaries with `bytes.find`
 and decoded with `binascii` in one call per part, instead of the line-by-line feed parser. Malformed structure
 (a missing close delimiter, a boundary that never appears, a part without headers) never raises: what can be
 read is returned.
@@ -154,12 +155,40 @@ def _boundaries(body: bytes, boundary: bytes) -> list[tuple[int, int, bool]]:
     return found
 
 
+_FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+\Z")
+
+
+def _fast_headers(raw: bytes) -> Message | None:
+    """The headers as `BytesHeaderParser(policy=compat32)` reads them, for the common case of well-formed ASCII
+    fields (each value through compat32's own `header_source_parse`, as the feed parser does); None for
+    anything else, which the standard parser then reads with all its leniency."""
+    if not raw.isascii():
+        return None
+    message = Message(policy=compat32)
+    field: list[str] = []
+    for line in raw.decode("ascii").splitlines(keepends=True):
+        if line[0] in " \t":
+            if not field:
+                return None
+            field.append(line)
+            continue
+        if field:
+            message.set_raw(*compat32.header_source_parse(field))
+        name, colon, _ = line.partition(":")
+        if not colon or not _FIELD_NAME.match(name):
+            return None  # a line that is no field ("From " envelope lines, garbage): the standard parser decides
+        field = [line]
+    if field:
+        message.set_raw(*compat32.header_source_parse(field))
+    return message
+
+
 def parse_mail(data: bytes, *, _depth: int = 0, _count: list[int] | None = None) -> MimePart:
     """The MIME tree of one message."""
     count = _count if _count is not None else [0]
     count[0] += 1
     raw_headers, body = _split_headers(data)
-    headers = _HEADER_PARSER.parsebytes(raw_headers)
+    headers = _fast_headers(raw_headers) or _HEADER_PARSER.parsebytes(raw_headers)
     part = MimePart(headers=headers, body=body)
     if _depth >= MAX_DEPTH or count[0] >= MAX_PARTS:
         return part
