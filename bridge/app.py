@@ -357,6 +357,7 @@ class Bridge:
                 self.handler,
                 spool_dir=spool,
                 data_size_limit=s.max_message_bytes,
+                timeout=s.idle_timeout_s,
                 enable_SMTPUTF8=True,
                 decode_data=False,
                 hostname=s.hostname,

@@ -110,6 +110,7 @@ class SmtpConfig:
     spool_dir: str = "var/spool"
     conversion_threads: int = 2
     lmtp: bool = False
+    idle_timeout_s: float = 300.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -128,6 +129,8 @@ class SmtpConfig:
             raise ConfigError("smtp.users_file: AUTH is offered only after STARTTLS, so set smtp.tls_cert_file")
         if self.conversion_threads < 1:
             raise ConfigError(f"smtp.conversion_threads: at least 1, got {self.conversion_threads}")
+        if self.idle_timeout_s <= 0:
+            raise ConfigError(f"smtp.idle_timeout_s: a positive number of seconds, got {self.idle_timeout_s}")
         for key in ("allow_prefixes", "deny_prefixes"):
             for prefix in getattr(self, key):
                 if not (prefix.startswith("+") and prefix[1:].isdigit()):

@@ -8,6 +8,7 @@ RFC 4356 (which mail headers become MMS headers) and RFC 8098 / RFC 3798 (Dispos
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import getaddresses, parsedate_to_datetime
@@ -148,11 +149,19 @@ def _body_charset(part: MimePart) -> str | None:
     return None
 
 
+_ADDR = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9.-]+"
+_PLAIN_FROM = re.compile(rf"[A-Za-z0-9 .'_-]*<({_ADDR})>\s*\Z|\s*({_ADDR})\s*\Z")
+
+
 def _headers(tree: MimePart, ex: Extracted) -> None:
     h = tree.headers
     ex.subject = decode_header_value(h.get("Subject"), ex.warnings, "Subject", _body_charset(tree))
-    senders = getaddresses([decode_header_value(h.get("From"), ex.warnings, "From")])
-    ex.sender = next((addr for _, addr in senders if addr), None)
+    from_value = decode_header_value(h.get("From"), ex.warnings, "From")
+    plain = _PLAIN_FROM.match(from_value)
+    if plain is not None:  # "Name <a@b>" or "a@b": the address without the full RFC 5322 parser
+        ex.sender = plain.group(1) or plain.group(2)
+    else:
+        ex.sender = next((addr for _, addr in getaddresses([from_value]) if addr), None)
     try:
         date = h.get("Date")
         ex.date = parsedate_to_datetime(str(date)) if date else None

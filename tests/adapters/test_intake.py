@@ -7,6 +7,7 @@ import asyncio
 import shutil
 import ssl
 import subprocess
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -376,3 +377,24 @@ def test_every_final_reply_carries_an_enhanced_status_code(tmp_path: Path) -> No
         await c.quit()
 
     run_with(tmp_path, body)
+
+
+def test_an_idle_client_is_disconnected_and_each_command_restarts_the_clock(tmp_path: Path) -> None:
+    import socket
+
+    async def body(bridge: Bridge, port: int) -> None:
+        def session() -> tuple[bytes, bytes]:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.recv(4096)  # the greeting
+                for _ in range(4):  # 4 x 0.25 s of chatting outlasts the 0.6 s idle timeout without tripping it
+                    time.sleep(0.25)
+                    sock.sendall(b"NOOP\r\n")
+                    assert sock.recv(4096).startswith(b"250")
+                alive = b"ok"
+                time.sleep(1.2)  # now silent for twice the timeout
+                return alive, sock.recv(4096)
+
+        alive, after = await asyncio.to_thread(session)
+        assert alive == b"ok" and after == b""  # the server closed the connection
+
+    run_with(tmp_path, body, idle_timeout_s=0.6)

@@ -116,9 +116,31 @@ class BridgeEnvelope(Envelope):
 class BridgeSMTP(SMTP):
     """aiosmtpd's SMTP with chunked, spooled DATA and the DSN parameters."""
 
+    # aiosmtpd sizes its StreamReader by this (1001), and the reader stops the socket whenever twice that waits
+    # unread: every mail over 2 KB cost an epoll unregister and register, and a 1 MB mail hundreds. Command lines
+    # are still held to `command_size_limits` after they are read; DATA lines to MAX_LINE by our own reader.
+    line_length_limit = 64 * 1024
+
     def __init__(self, handler: Any, *, spool_dir: Path, **kwargs: Any) -> None:
+        self._idle_deadline = 0.0
         super().__init__(handler, **kwargs)
         self.spool_dir = spool_dir
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        # aiosmtpd cancels and re-arms a timer at every command, which leaves a cancelled timer in the loop's heap
+        # each time; one timer per connection that moves its deadline on when it fires does the same job
+        self._idle_deadline = self.loop.time() + (duration or self._timeout_duration)
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled() or handle.when() > self._idle_deadline:
+            if handle is not None:
+                handle.cancel()
+            self._timeout_handle = self.loop.call_at(self._idle_deadline, self._idle_check)
+
+    def _idle_check(self) -> None:
+        if self.loop.time() < self._idle_deadline:
+            self._timeout_handle = self.loop.call_at(self._idle_deadline, self._idle_check)
+        else:
+            self._timeout_cb()  # type: ignore[no-untyped-call]
 
     async def push(self, status: Any) -> None:
         await super().push(with_enhanced_code(status) if isinstance(status, str) else status)
