@@ -24,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from bridge.codec.mms import (
+    MMS_MEDIA_TYPE,
     AcknowledgeInd,
     NotificationInd,
     NotifyRespInd,
@@ -35,8 +36,8 @@ from bridge.codec.mms import (
 from bridge.codec.tables import PushApplicationId
 from bridge.codec.wap_push import decode_wsp_push, reassemble
 from bridge.errors import BridgeError, DecodeError
+from bridge.model import MSISDN
 
-MMS_MEDIA_TYPE = "application/vnd.wap.mms-message"
 #: `<E.164>-<push id>-<n>of<total>.ud`, as the outbox transport names them
 _SEGMENT_NAME = re.compile(r"^(?P<to>\+\d+)-(?P<push>[0-9a-f]+)-(?P<n>\d+)of(?P<total>\d+)\.ud$")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -72,17 +73,13 @@ class Received:
     @property
     def summary(self) -> str:
         n = self.notification
-        head = f"{_mask(self.to)} {n.transaction_id[:8]}…"
+        head = f"{MSISDN(e164=self.to).masked} {n.transaction_id[:8]}…"
         sender = n.sender if isinstance(n.sender, str) else "?"
         if self.message is None:
             return f"{head} from {sender}: answered {self.answer}, not fetched"
         parts = ", ".join(f"{p.content_type.media_type} {len(p.data):,} B" for p in self.message.parts)
         subject = f' "{self.message.subject}"' if self.message.subject else ""
         return f"{head} from {sender}{subject}: {len(self.message.parts)} parts ({parts}) -> {self.folder}"
-
-
-def _mask(e164: str) -> str:
-    return "+" + "*" * (len(e164) - 5) + e164[-4:]
 
 
 def _expired(n: NotificationInd, arrived: float, now: float) -> bool:

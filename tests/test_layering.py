@@ -36,7 +36,7 @@ ALLOWED = {
         "bridge.adapters.mmsc.base",
     },
     "bridge.config": {"bridge.errors"},
-    "bridge.phone": {"bridge.errors", "bridge.codec"},
+    "bridge.phone": {"bridge.errors", "bridge.model", "bridge.codec"},
     "bridge.routing": set(),
     "bridge.ids": set(),
 }

@@ -286,6 +286,8 @@ Time = datetime | timedelta
 """Expiry and Delivery-Time: an absolute date (aware datetime) or a time relative to now."""
 
 X_MMS_MESSAGE_TYPE: Final = 0x80 | HeaderField.MESSAGE_TYPE
+#: the HTTP and push Content-Type of an MMS PDU (WSP Table 40, 0x3E)
+MMS_MEDIA_TYPE: Final = "application/vnd.wap.mms-message"
 
 
 # --- header value codecs ---------------------------------------------------------------------------------

@@ -587,9 +587,6 @@ class SMPPConnection:
         """The next PDU received, or None until more data arrives."""
         return self._events.popleft() if self._events else None
 
-    def request_of(self, sequence_number: int) -> CommandId | None:
-        return self._outstanding.get(sequence_number)
-
     def forget(self, sequence_number: int) -> None:
         """Give up on an outstanding request (it timed out)."""
         self._outstanding.pop(sequence_number, None)

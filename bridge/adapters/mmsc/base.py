@@ -12,7 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.model import Job, StoredMessage
+from bridge.errors import PermanentFailure
+from bridge.model import Handset, Job, StoredMessage
+
+#: the status a pending job carries (and a "delayed" report would show) while the phone has not confirmed
+PENDING_STATUS = "4.0.0"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,3 +37,26 @@ class Route(Protocol):
 
     async def close(self) -> None:
         """Let go of connections (HTTP clients); the route is not used afterwards."""
+
+
+def handset_outcome(job: Job, *, mmsc_id: str | None, via: str = "") -> Delivery | None:
+    """What the phone's answer already recorded on the job means, whoever reported it (the phone itself to the
+    builtin MMSC, or an operator's MMSC in a delivery report, `via`); None when nothing was recorded.
+
+    Fetched or retrieved: delivered; Rejected: 5.7.1; Expired unfetched: 4.4.7; Unrecognised: 5.6.0;
+    Deferred: still pending (the user fetches it by hand, or it expires)."""
+    h = job.handset
+    if h is None:
+        return None
+    if h.received:
+        verb = "fetched" if h is Handset.FETCHED else "retrieved"
+        return Delivery(mmsc_id=mmsc_id, detail=f"{verb} by the phone{via}")
+    if h is Handset.REJECTED:
+        raise PermanentFailure(f"the recipient's phone rejected the message{via}", "5.7.1")
+    if h is Handset.EXPIRED:
+        raise PermanentFailure(f"the message expired before the phone fetched it{via}", "4.4.7")
+    if h is Handset.UNRECOGNISED:
+        raise PermanentFailure(f"the recipient's phone could not read the MMS notification{via}", "5.6.0")
+    return Delivery(
+        mmsc_id=mmsc_id, pending=True, status=PENDING_STATUS, detail=f"the phone deferred the retrieval{via}"
+    )

@@ -19,14 +19,12 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from bridge.adapters.mmsc.base import Delivery
+from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
 from bridge.adapters.sms.base import PushSender
 from bridge.codec.mms import SendReq, decode_pdu, encode_pdu
 from bridge.convert.notification import notification_push
 from bridge.errors import DecodeError, PermanentFailure
-from bridge.model import Handset, Job, StoredMessage
-
-PENDING_STATUS = "4.0.0"
+from bridge.model import Job, StoredMessage
 
 
 def content_location(public_url: str, token: str) -> str:
@@ -53,18 +51,9 @@ class BuiltinMMSC:
         pass
 
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
-        if job.handset is Handset.FETCHED:
-            return Delivery(mmsc_id=job.id, detail="fetched by the phone")
-        if job.handset is Handset.ACKNOWLEDGED:
-            return Delivery(mmsc_id=job.id, detail="retrieved by the phone")
-        if job.handset is Handset.REJECTED:
-            raise PermanentFailure("the recipient's phone rejected the message", "5.7.1")
-        if job.handset is Handset.UNRECOGNISED:
-            raise PermanentFailure("the recipient's phone could not read the MMS notification", "5.6.0")
-        if job.handset is Handset.DEFERRED:
-            return Delivery(
-                mmsc_id=job.id, pending=True, status=PENDING_STATUS, detail="the phone deferred the retrieval"
-            )
+        answered = handset_outcome(job, mmsc_id=job.id)
+        if answered is not None:
+            return answered
         try:
             request = decode_pdu(message.mms)
         except DecodeError as exc:

@@ -13,11 +13,9 @@ import httpx
 
 from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
-from bridge.codec.mms import readdress
+from bridge.codec.mms import MMS_MEDIA_TYPE, readdress
 from bridge.errors import DecodeError, PermanentFailure
 from bridge.model import Job, StoredMessage
-
-MMS_MEDIA_TYPE = "application/vnd.wap.mms-message"
 
 
 class EAIFRoute:

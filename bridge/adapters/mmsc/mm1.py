@@ -13,11 +13,10 @@ import httpx
 
 from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
-from bridge.codec.mms import ResponseStatus, SendConf, decode_pdu, readdress
+from bridge.codec.mms import MMS_MEDIA_TYPE, ResponseStatus, SendConf, decode_pdu, readdress
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
 from bridge.model import Job, StoredMessage
 
-MMS_MEDIA_TYPE = "application/vnd.wap.mms-message"
 _ADDRESS = {
     ResponseStatus.ERROR_SENDING_ADDRESS_UNRESOLVED,
     ResponseStatus.ERROR_PERMANENT_SENDING_ADDRESS_UNRESOLVED,

@@ -19,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bridge.adapters.http import client, post, status_failure
-from bridge.adapters.mmsc.base import Delivery
+from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
 from bridge.codec import mm7
 from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
-from bridge.model import Handset, Job, StoredMessage
+from bridge.model import Job, StoredMessage
 
 _PRIORITIES = {Priority.LOW: "Low", Priority.NORMAL: "Normal", Priority.HIGH: "High"}
 
@@ -43,22 +43,6 @@ class MM7Settings:
     timeout_s: float = 30.0
     delivery_report: bool = True
     allow_adaptations: bool = True
-
-
-def handset_outcome(job: Job) -> Delivery | None:
-    """What a report already recorded on the job means (shared by the routes whose MMSC reports back)."""
-    h = job.handset
-    if h is None:
-        return None
-    if h.received:
-        return Delivery(mmsc_id=job.mmsc_id, detail="retrieved by the phone (MMSC delivery report)")
-    if h is Handset.REJECTED:
-        raise PermanentFailure("the recipient rejected the message (MMSC delivery report)", "5.7.1")
-    if h is Handset.EXPIRED:
-        raise PermanentFailure("the message expired unfetched at the MMSC (delivery report)", "4.4.7")
-    if h is Handset.UNRECOGNISED:
-        raise PermanentFailure("the recipient's phone could not read the message (MMSC delivery report)", "5.6.0")
-    return Delivery(mmsc_id=job.mmsc_id, pending=True, status="4.0.0", detail="retrieval deferred by the phone")
 
 
 class MM7Route:
@@ -120,12 +104,12 @@ class MM7Route:
         )
 
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
-        reported = handset_outcome(job)
+        reported = handset_outcome(job, mmsc_id=job.mmsc_id, via=" (MMSC delivery report)")
         if reported is not None:
             return reported
         if job.mmsc_id is not None and job.route == self.name:
             return Delivery(
-                mmsc_id=job.mmsc_id, pending=True, status="4.0.0", detail="at the MMSC; no delivery report yet"
+                mmsc_id=job.mmsc_id, pending=True, status=PENDING_STATUS, detail="at the MMSC; no delivery report yet"
             )
         content_type, body = self.build(job, message)
         where = f"MMSC {self.name}"
@@ -161,5 +145,7 @@ class MM7Route:
         if not message_id:
             raise TemporaryFailure(f"{where}: SubmitRsp {code} without a MessageID", "4.4.2")
         if self.settings.delivery_report:
-            return Delivery(mmsc_id=message_id, pending=True, status="4.0.0", detail=f"{detail}; awaiting report")
+            return Delivery(
+                mmsc_id=message_id, pending=True, status=PENDING_STATUS, detail=f"{detail}; awaiting report"
+            )
         return Delivery(mmsc_id=message_id, detail=f"relayed: {detail}")

@@ -22,14 +22,22 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bridge.adapters.store.base import JobStore
-from bridge.codec.mms import AcknowledgeInd, NotifyRespInd, SendReq, Status, YesNo, decode_pdu, encode_pdu
+from bridge.codec.mms import (
+    MMS_MEDIA_TYPE,
+    AcknowledgeInd,
+    NotifyRespInd,
+    SendReq,
+    Status,
+    YesNo,
+    decode_pdu,
+    encode_pdu,
+)
 from bridge.convert.compose import retrieve_conf_from
 from bridge.errors import DecodeError, StoreError
 from bridge.model import Handset, Job, JobState
 
 log = logging.getLogger("bridge.mmsc")
 
-MMS_MEDIA_TYPE = "application/vnd.wap.mms-message"
 #: what a phone posts is a few dozen octets; anything much larger is not an MMS answer
 MAX_POST_BYTES = 64 * 1024
 _STATUS_EVENTS = {
