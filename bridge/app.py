@@ -54,6 +54,10 @@ log = logging.getLogger("bridge")
 DRAIN_S = 30.0
 
 
+class WorkerDied(RuntimeError):
+    """The delivery worker ended before shutdown; `bridge serve` exits with status 70 (EX_SOFTWARE)."""
+
+
 def setup_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # aiosmtpd logs every command line, phone numbers included: keep only its warnings
@@ -252,6 +256,7 @@ class Bridge:
         self.router: Router | None = None
         self.http_port: int | None = None
         self._worker_task: asyncio.Task[None] | None = None
+        self.worker_died = False
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
 
     async def start(self) -> None:
@@ -374,7 +379,18 @@ class Bridge:
         self._server = await loop.create_server(factory, host=s.host, port=s.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
+        self._worker_task.add_done_callback(self._worker_ended)
         log.info("smtp listening on %s:%d", s.host, self.port)
+
+    def _worker_ended(self, task: asyncio.Task[None]) -> None:
+        """A worker that ends before shutdown leaves mail accepted and never delivered: stop the whole process,
+        loudly, so that systemd (Restart=on-failure) starts it again."""
+        if self.stop_event.is_set() and not task.cancelled() and task.exception() is None:
+            return
+        error = None if task.cancelled() else task.exception()
+        log.critical("worker=died error=%r: stopping the bridge", error)
+        self.worker_died = True
+        self.stop_event.set()
 
     def _route_profile(self) -> Callable[[MSISDN], Profile]:
         """The budget of the route each number takes (`[[route]] profile`, else `[convert]`)."""
@@ -447,7 +463,7 @@ class Bridge:
         deadline = asyncio.get_running_loop().time() + DRAIN_S
         while self.handler.in_flight and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-        if self._worker_task is not None:
+        if self._worker_task is not None and not self.worker_died:
             await self._worker_task
         if self.web is not None:
             await self.web.stop()
@@ -475,3 +491,5 @@ async def serve(config: Config, *, on_ready: Callable[[Bridge], None] | None = N
     await bridge.stop_event.wait()
     log.info("shutting down: no new mail, finishing what is in flight")
     await bridge.stop()
+    if bridge.worker_died:
+        raise WorkerDied("the delivery worker stopped; exiting so that the service manager restarts the bridge")

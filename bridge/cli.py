@@ -348,7 +348,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bridge.app import Bridge, serve, setup_logging  # the server's dependencies load only for `serve`
+    from bridge.app import Bridge, WorkerDied, serve, setup_logging  # the server's dependencies load only here
 
     config = load_config(args.config)
     setup_logging(config.log.level)
@@ -361,7 +361,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         if bridge.http_port is not None:
             print(f"mms-bridge: MMSC on {config.mmsc.base_url(bridge.http_port)}/m/", flush=True)
 
-    asyncio.run(serve(config, on_ready=ready))
+    try:
+        asyncio.run(serve(config, on_ready=ready))
+    except WorkerDied as exc:
+        print(f"mms-bridge: {exc}", file=sys.stderr, flush=True)
+        return 70
     return 0
 
 

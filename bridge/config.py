@@ -236,6 +236,14 @@ class RouteConfig:
             raise ConfigError(f'route.profile: "" or one of {", ".join(PROFILE_NAMES)}, got {self.profile!r} ({where})')
         if self.fallback and self.fallback == self.label:
             raise ConfigError(f"route.fallback: a route cannot fall back to itself ({where})")
+        if self.kind == "mm7" and self.delivery_report and not (self.callback_username or self.callback_allow):
+            # fail closed: anyone reaching /mm7/<name> could otherwise fail jobs with a forged report
+            raise ConfigError(
+                "route.callback_username: an mm7 route with delivery_report takes the MMSC's reports at "
+                f"/mm7/{self.label}; set callback_username and callback_password, or callback_allow ({where})"
+            )
+        if self.callback_username and not self.callback_password:
+            raise ConfigError(f"route.callback_password: needed with callback_username ({where})")
 
 
 MM7_RELEASE_NAMES = (

@@ -71,12 +71,18 @@ class Worker:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until `stop`. Store trouble is waited out; anything else escaping one round is logged and the loop
+        goes on. Should this task end with an exception all the same, `bridge serve` stops the process
+        (exit status 70) rather than accept mail that no worker delivers."""
         while not stop.is_set():
             try:
                 await self.sweep()
                 done = await self.run_once()
             except BridgeError as exc:  # the store is down: wait and try again, never crash the process
                 log.error("worker=%s error=%r", self.settings.owner, exc)
+                done = 0
+            except Exception:
+                log.exception("worker=%s unexpected error", self.settings.owner)
                 done = 0
             if done:
                 if done < self.settings.batch:
@@ -120,7 +126,13 @@ class Worker:
 
         async def one(job: Job) -> None:
             async with gate:
-                await self.process(job, messages.get(job.message_id))
+                try:
+                    await self.process(job, messages.get(job.message_id))
+                except BridgeError as exc:  # the store: the lease runs out and the job is taken again
+                    log.error("job=%s error=%r", job.id, exc)
+                except Exception:
+                    # a bug met by one job must not stop the others: its lease runs out and it is tried again
+                    log.exception("job=%s unexpected error", job.id)
 
         await asyncio.gather(*(one(j) for j in jobs))
         return len(jobs)
@@ -141,6 +153,9 @@ class Worker:
                 # leave the job leased: when the lease runs out it is decided (and reported) again
                 log.warning("job=%s report=%s error=%r", job.id, action.report, exc)
                 return
+            except PermanentFailure as exc:
+                # the report can never go (a relay refused the address for good): the job still ends
+                log.warning("job=%s report=%s error=%r dropped=yes", job.id, action.report, exc)
         await self._record(job, action, outcome)
 
     async def _attempt(self, job: Job, message: StoredMessage) -> Outcome:

@@ -194,6 +194,7 @@ def test_check_config_shows_which_route_each_number_takes(tmp_path: Path) -> Non
     path.write_text(
         '[smtp]\ndefault_region = "US"\n'
         '[[route]]\nname = "uk"\nkind = "mm7"\nurl = "https://mm7.example.co.uk/mm7"\n'
+        'callback_allow = ["192.0.2.0/24"]\n'
         'prefixes = ["+44"]\nfallback = "own"\n'
         '[[route]]\nname = "nyc"\nkind = "eaif"\nurl = "http://eaif.example.com/"\nprefixes = ["+1212", "+1646"]\n'
         '[[route]]\nname = "own"\nkind = "builtin"\n'

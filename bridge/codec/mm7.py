@@ -29,6 +29,9 @@ from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Final
 
+import defusedxml.ElementTree as defused_et
+from defusedxml import DefusedXmlException
+
 from bridge.codec.multipart import BodyPart
 from bridge.codec.tables import charset_name
 from bridge.errors import DecodeError, EncodeError
@@ -398,9 +401,13 @@ def _parse_envelope(xml: bytes) -> Message:
     if _DOCTYPE.search(xml):
         raise DecodeError(0, "a SOAP envelope without a DOCTYPE")
     try:
-        root = ET.fromstring(xml)
+        # the byte search above misses a DOCTYPE in UTF-16 or another encoding; defusedxml's expat setup
+        # refuses any DTD, entity declaration or external reference once the document is decoded
+        root = defused_et.fromstring(xml, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except ET.ParseError as exc:
         raise DecodeError(exc.position[1] if exc.position else 0, f"well-formed XML ({exc})") from exc
+    except DefusedXmlException as exc:
+        raise DecodeError(0, f"a SOAP envelope without a DOCTYPE or entities ({type(exc).__name__})") from exc
     if root.tag != f"{{{SOAP_ENV}}}Envelope":
         raise DecodeError(0, f"a SOAP 1.1 Envelope, got {root.tag}")
     body = root.find(f"{{{SOAP_ENV}}}Body")

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from bridge.adapters.files import write_atomically
+from bridge.adapters.mail.base import check_addresses
 from bridge.errors import TemporaryFailure
 
 
@@ -19,6 +20,7 @@ class OutboxMailSender:
         self.folder = folder
 
     async def send(self, *, mail_from: str, to: str, data: bytes) -> None:
+        check_addresses(mail_from, to)
         name = f"{time.time_ns()}-{secrets.token_hex(4)}.eml"
         envelope = f"Return-Path: <{mail_from}>\r\nX-Envelope-To: <{to}>\r\n".encode()
         try:

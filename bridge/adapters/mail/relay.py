@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import aiosmtplib
 
-from bridge.errors import TemporaryFailure
+from bridge.adapters.mail.base import check_addresses
+from bridge.errors import PermanentFailure, TemporaryFailure
 
 
 class RelayMailSender:
@@ -16,6 +17,7 @@ class RelayMailSender:
         self.helo = helo
 
     async def send(self, *, mail_from: str, to: str, data: bytes) -> None:
+        check_addresses(mail_from, to)
         client = aiosmtplib.SMTP(
             hostname=self.host,
             port=self.port,
@@ -30,7 +32,11 @@ class RelayMailSender:
                 errors, _ = await client.sendmail(mail_from, [to], data)
             finally:
                 await client.quit()
-        except (aiosmtplib.SMTPException, OSError) as exc:
+        except aiosmtplib.SMTPRecipientRefused as exc:
+            if 500 <= exc.code < 600:
+                raise PermanentFailure(f"relay {self.host}:{self.port} refused {to}: {exc}", "5.1.1") from exc
+            raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}", "4.4.1") from exc
+        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
             raise TemporaryFailure(f"relay {self.host}:{self.port}: {exc}", "4.4.1") from exc
         if errors:
             raise TemporaryFailure(f"relay {self.host}:{self.port} refused {to}: {errors}", "4.4.1")

@@ -10,7 +10,8 @@
   route's `forward_to`, or else to the sender of the message it replies to (LinkedID).
 
 The MMSC is authenticated as configured per route: HTTP Basic (`callback_username`/`callback_password`) and/or
-its address in `callback_allow` (addresses or networks). A body that is not MM7 gets a Fault 2007 with HTTP 400;
+its address in `callback_allow` (addresses or networks). A route with neither takes no callbacks (403): the
+endpoint fails closed. A body that is not MM7 gets a Fault 2007 with HTTP 400;
 an unknown MessageID a Fault 2005; an operation we do not serve a Fault 4003.
 """
 
@@ -85,14 +86,18 @@ class MM7Endpoint:
 
     def _authorised(self, request: web.Request, settings: CallbackSettings) -> None:
         networks = self._networks[settings.route]
+        if not networks and not settings.username:
+            # fail closed: a route with neither credentials nor an allow-list takes no callbacks at all
+            raise web.HTTPForbidden(text="callbacks are not enabled for this route (no credentials configured)\n")
         if networks:
             peer = ipaddress.ip_address(request.remote or "0.0.0.0")
             if not any(peer in n for n in networks):
                 raise web.HTTPForbidden(text="this address may not call the MM7 endpoint\n")
         if settings.username:
-            expected = base64.b64encode(f"{settings.username}:{settings.password}".encode()).decode()
+            expected = base64.b64encode(f"{settings.username}:{settings.password}".encode())
+            # compared as bytes: hmac refuses str with non-ASCII characters, which a client controls
             given = request.headers.get("Authorization", "").removeprefix("Basic ").strip()
-            if not hmac.compare_digest(given, expected):
+            if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
                 raise web.HTTPUnauthorized(headers={"WWW-Authenticate": 'Basic realm="mms-bridge MM7"'})
 
     @staticmethod

@@ -3,7 +3,9 @@
 - `GET /m/<token>` (and HEAD): the m-retrieve-conf (OMA-MMS-ENC 6.3) as `application/vnd.wap.mms-message`.
   The token is the job's 128-bit secret; an unknown token, a job that failed or expired, or content already
   swept gets 404. Single byte ranges (RFC 9110 14) are served as 206, an unsatisfiable one gets 416; several
-  ranges get the whole body. A GET that hands out the last byte records the fetch (job -> `retrieved`).
+  ranges get the whole body. A GET that hands out the last byte records the fetch (job -> `retrieved`) — after that byte
+  has been written and the connection's buffer drained, never before: a client that resets the connection after
+  its request fetched nothing.
 - `GET /sms/dlr?id=&type=`: Kannel's delivery reports for the notification SMS, logged.
 - `POST /m`: m-notifyresp-ind (6.2) and m-acknowledge-ind (6.4), matched by Transaction-Id (the token).
   Each is recorded on the job with its X-Mms-Report-Allowed, and the worker is woken to finish the job. A body
@@ -12,6 +14,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 import time
@@ -67,6 +70,23 @@ def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
     if first >= size or (last_s and int(last_s) < first):
         return False
     return first, last
+
+
+#: how long a response's last bytes may wait in the transport's buffer for a slow phone before the fetch is dropped
+DRAIN_WAIT_S = 60.0
+
+
+async def _drained(request: web.Request) -> bool:
+    """True once every byte written to the connection has been handed to the kernel; False when the connection
+    closed (or stalled past DRAIN_WAIT_S) with bytes still unsent."""
+    transport = request.transport
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DRAIN_WAIT_S
+    while transport is not None and transport.get_write_buffer_size():
+        if transport.is_closing() or loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return transport is not None and not transport.is_closing()
 
 
 class MmscWeb:
@@ -143,7 +163,7 @@ class MmscWeb:
             self._cache.popitem(last=False)
         return data
 
-    async def get_content(self, request: web.Request) -> web.Response:
+    async def get_content(self, request: web.Request) -> web.StreamResponse:
         token = request.match_info["token"]
         try:
             job = await self.store.by_token(token)
@@ -165,13 +185,27 @@ class MmscWeb:
         if wanted is False:
             raise web.HTTPRequestRangeNotSatisfiable(headers={"Content-Range": f"bytes */{size}"})
         first, last = wanted if isinstance(wanted, tuple) else (0, size - 1)
-        if request.method == "GET" and last == size - 1:
-            await self._fetched(job)
-        body = data[first : last + 1]
         if isinstance(wanted, tuple):
             headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-            return web.Response(status=206, body=body, content_type=MMS_MEDIA_TYPE, headers=headers)
-        return web.Response(body=body, content_type=MMS_MEDIA_TYPE, headers=headers)
+        response = web.StreamResponse(status=206 if isinstance(wanted, tuple) else 200, headers=headers)
+        response.content_type = MMS_MEDIA_TYPE
+        response.content_length = last + 1 - first
+        await response.prepare(request)
+        if request.method != "GET":
+            return response
+        try:
+            await response.write(data[first : last + 1])
+            await response.write_eof()
+            drained = await _drained(request)
+        except (ConnectionError, OSError) as exc:
+            log.info("job=%s fetch=broken error=%r", job.id, exc)
+            return response
+        # the fetch counts once its last byte has left this process; a client gone before that fetched nothing
+        if last == size - 1 and drained:
+            await self._fetched(job)
+        elif last == size - 1:
+            log.info("job=%s fetch=broken error=connection closed before the body was sent", job.id)
+        return response
 
     async def _fetched(self, job: Job) -> None:
         now = self.clock()

@@ -5,10 +5,19 @@
   (4.5.3.1.6) and the size limit; the body is streamed to a spool file, never held whole in memory.
 - The DSN extension (RFC 3461): RET and ENVID on MAIL, NOTIFY and ORCPT on RCPT, which aiosmtpd would refuse.
 - `ENHANCEDSTATUSCODES`, `PIPELINING` and `DSN` in the EHLO reply.
+- Whatever goes wrong during DATA (a full spool, a failing handler), the rest of the data is still read up to
+  its end mark and answered with one temporary reply (`452 4.3.1` for a full disk, `451 4.3.0` otherwise): body
+  bytes are never read as commands. Commands pipelined after the end mark (RFC 2920) are answered in turn.
+- Envelope addresses with control characters (NUL, CR, LF, ...) are refused: `501 5.1.7` at MAIL, `501 5.1.3`
+  at RCPT; they could otherwise reach report headers and outgoing SMTP commands.
+- 8-bit data without `BODY=8BITMIME` is accepted, as Postfix accepts it: the mail is read byte for byte and
+  its charsets decided by the converter as for a declared 8-bit body.
 """
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -19,12 +28,20 @@ from aiosmtpd.smtp import SMTP, Envelope, syntax
 
 from bridge import ids
 
+log = logging.getLogger("bridge.smtp")
+
 #: RFC 5321 4.5.3.1.6: a line is at most 1000 octets with its CRLF
 MAX_LINE = 1000
 CHUNK = 256 * 1024
 #: a message up to this size stays in memory; a larger one is streamed to the spool folder
 SPOOL_AFTER = 2 * 1024 * 1024
 _END = b"\r\n.\r\n"
+#: NUL, CR, LF and the other C0 controls and DEL: never part of an address on the wire (RFC 5321 4.1.2)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: a full disk or quota: the client may try again later (RFC 3463 4.3.1 "mail system full")
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+SPOOL_FULL = "452 4.3.1 Insufficient system storage, try again later"
+LOCAL_ERROR = "451 4.3.0 Local error in processing, try again later"
 #: <local@domain> with a dot-atom local part and a plain domain (no quotes, routes or literals), then params
 _PLAIN_ADDRESS = re.compile(r"\s*<([A-Za-z0-9!#$&'*+/=?^_`{|}~.-]{1,64}@[A-Za-z0-9.-]{1,255})>((?: .*)?)$")
 
@@ -164,6 +181,9 @@ class BridgeSMTP(SMTP):
         return envelope
 
     async def smtp_MAIL(self, arg: str | None) -> None:
+        if arg and _CONTROL.search(arg):
+            await self.push("501 5.1.7 Bad sender address syntax: control characters")
+            return
         params: dict[str, str] = {}
         if arg and self.session is not None and self.session.extended_smtp:
             arg, params = _split_params(arg, ("RET", "ENVID"))
@@ -178,6 +198,9 @@ class BridgeSMTP(SMTP):
             envelope.dsn.envid = _xtext_decode(params["ENVID"]) if "ENVID" in params else None
 
     async def smtp_RCPT(self, arg: str | None) -> None:
+        if arg and _CONTROL.search(arg):
+            await self.push("501 5.1.3 Bad recipient address syntax: control characters")
+            return
         params: dict[str, str] = {}
         if arg and self.session is not None and self.session.extended_smtp:
             arg, params = _split_params(arg, ("NOTIFY", "ORCPT"))
@@ -231,6 +254,13 @@ class BridgeSMTP(SMTP):
         envelope.spool_size = size
         try:
             status = await self._call_handler_hook("DATA")
+        except OSError as exc:
+            log.error("smtp=data-failed error=%r", exc)
+            status = SPOOL_FULL if getattr(exc, "errno", None) in _DISK_FULL else LOCAL_ERROR
+        except Exception:
+            # a bug of ours, not the client's: say "later", keep the session in step, keep the trace
+            log.exception("smtp=data-failed")
+            status = LOCAL_ERROR
         finally:
             if content is None:  # a small mail never reached the disk
                 path.unlink(missing_ok=True)
@@ -239,7 +269,10 @@ class BridgeSMTP(SMTP):
 
     async def _receive_data(self, path: Path) -> tuple[str | None, int, bytes | None]:
         """Read until CRLF.CRLF; (an error reply or None, octets of the message, the message if it stayed in
-        memory). A message over SPOOL_AFTER octets goes on to `path` instead of memory."""
+        memory). A message over SPOOL_AFTER octets goes on to `path` instead of memory. Once a problem is
+        found (too long, too big, the spool cannot be written) the rest is read and dropped up to the end mark,
+        so that nothing of the body is ever taken for a command; what follows the end mark in the same read
+        (pipelined commands) is handed back to the reader."""
         limit = self.data_size_limit
         fd: int | None = None
         held = bytearray()
@@ -276,19 +309,34 @@ class BridgeSMTP(SMTP):
                     elif fd is None and size <= SPOOL_AFTER:
                         held += out
                     else:
-                        if fd is None:
-                            self.spool_dir.mkdir(parents=True, exist_ok=True)
-                            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                            out = bytes(held) + out
-                            held.clear()
-                        view = memoryview(out)
-                        while view:
-                            view = view[os.write(fd, view) :]
+                        try:
+                            if fd is None:
+                                self.spool_dir.mkdir(parents=True, exist_ok=True)
+                                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                                out = bytes(held) + out
+                                held.clear()
+                            view = memoryview(out)
+                            while view:
+                                view = view[os.write(fd, view) :]
+                        except OSError as exc:
+                            log.error("smtp=spool-failed error=%r", exc)
+                            problem = SPOOL_FULL if exc.errno in _DISK_FULL else LOCAL_ERROR
+                if problem is not None:
+                    held.clear()
                 if end >= 0:
+                    rest = bytes(buf[len(_END) :])
+                    if rest:
+                        self._unread(rest)
                     return problem, size, (bytes(held) if fd is None else None)
         finally:
             if fd is not None:
                 os.close(fd)
+
+    def _unread(self, data: bytes) -> None:
+        """Put `data` back in front of what the reader holds: commands that came in the same read as the end
+        of data. asyncio's StreamReader has no unread; its buffer is a bytearray read from the front."""
+        buffer: bytearray = getattr(self._reader, "_buffer")  # noqa: B009
+        buffer[:0] = data
 
 
 class BridgeLMTP(BridgeSMTP):
