@@ -72,7 +72,7 @@ def build_pdus() -> dict[str, Any]:
         date=datetime(2026, 11, 27, 3, 12, tzinfo=UTC),
         message_id="20261127031200-0001",
         sender="camera@example.org",
-        to=("+15551234567/TYPE=PLMN",),
+        to=("+12015554567/TYPE=PLMN",),
         subject="Motion at the front door",
         message_class=MessageClass.PERSONAL,
         content_type=RELATED,
@@ -80,7 +80,7 @@ def build_pdus() -> dict[str, Any]:
     )
     send_req = SendReq(
         transaction_id="20261127031200-0001",
-        to=("+15551234567/TYPE=PLMN",),
+        to=("+12015554567/TYPE=PLMN",),
         subject="Motion at the front door",
         content_type=RELATED,
         parts=parts,
@@ -137,9 +137,9 @@ def python_messaging_send_req(parts: tuple[BodyPart, ...]) -> Callable[[], bytes
     def encode() -> bytes:
         msg = MMSMessage()
         msg.headers["Transaction-Id"] = "20261127031200-0001"
-        msg.headers["To"] = "+15551234567/TYPE=PLMN"
+        msg.headers["To"] = "+12015554567/TYPE=PLMN"
         msg.headers["Subject"] = "Motion at the front door"
-        msg.headers["From"] = "+15557654321/TYPE=PLMN"  # it writes no From unless told (and ours requires it)
+        msg.headers["From"] = "+12015557654/TYPE=PLMN"  # it writes no From unless told (and ours requires it)
         page = MMSMessagePage()
         image_part = DataPart()
         image_part.set_data(image, "image/jpeg")

@@ -98,7 +98,7 @@ def smtp_source(port: int, *, size: int, mails: int, sessions: int) -> float:
     start = time.perf_counter()
     subprocess.run(
         ["taskset", "-c", LOAD_CPU, tool, "-s", str(sessions), "-m", str(mails), "-l", str(size), "-d",
-         "-f", "camera@example.org", "-t", "15551234567@mms.example.net", f"127.0.0.1:{port}"],
+         "-f", "camera@example.org", "-t", "12015554567@mms.example.net", f"127.0.0.1:{port}"],
         check=True, capture_output=True, timeout=900,
     )  # fmt: skip
     return time.perf_counter() - start

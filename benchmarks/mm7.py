@@ -58,7 +58,7 @@ def stored(size: int = 300_000) -> StoredMessage:
     request = SendReq(
         transaction_id="q1",
         sender="camera@example.org",
-        to=("+15551234567/TYPE=PLMN",),
+        to=("+12015554567/TYPE=PLMN",),
         subject="Motion at the door",
         content_type=ContentType(media_type="application/vnd.wap.multipart.related"),
         parts=(
@@ -85,7 +85,7 @@ def job(n: int) -> Job:
     return Job(
         id=f"q1-{n}",
         message_id="q1",
-        recipient=MSISDN(e164="+15551234567"),
+        recipient=MSISDN(e164="+12015554567"),
         state=JobState.LEASED,
         attempts=0,
         created_at=now,

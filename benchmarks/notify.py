@@ -69,7 +69,7 @@ def stored_message(size: int = 100_000) -> StoredMessage:
     request = SendReq(
         transaction_id="q1",
         sender="camera@example.org",
-        to=("+15551234567/TYPE=PLMN",),
+        to=("+12015554567/TYPE=PLMN",),
         subject="Motion at the door",
         content_type=ContentType(media_type="application/vnd.wap.multipart.related"),
         parts=(
@@ -136,7 +136,7 @@ def smpplib_rate(port: int, user_data: bytes, count: int) -> float:
             source_addr="MMS",
             dest_addr_ton=1,
             dest_addr_npi=1,
-            destination_addr="15551234567",
+            destination_addr="12015554567",
             esm_class=0x40,
             data_coding=4,
             short_message=user_data,
@@ -158,7 +158,7 @@ def smpplib_rate(port: int, user_data: bytes, count: int) -> float:
 def outbox_baseline(folder: Path, user_data: bytes, count: int) -> float:
     started = time.perf_counter()
     for n in range(count):
-        path = folder / f"+15551234567-{n}-1of1.ud"
+        path = folder / f"+12015554567-{n}-1of1.ud"
         tmp = path.with_suffix(".tmp")
         with open(tmp, "wb") as f:
             f.write(user_data)

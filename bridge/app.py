@@ -149,6 +149,8 @@ def route_of(config: Config, number: str) -> str:
         default_region=config.smtp.default_region,
         allow_prefixes=(),
         deny_prefixes=(),
+        number_check=config.smtp.number_check,
+        deny_number_types=frozenset(),
     )
     recipient = parse_recipient(f"{number}@{config.smtp.domains[0]}", policy)
     if not isinstance(recipient, MSISDN):
@@ -329,6 +331,8 @@ class Bridge:
                     default_region=s.default_region,
                     allow_prefixes=s.allow_prefixes,
                     deny_prefixes=s.deny_prefixes,
+                    number_check=s.number_check,
+                    deny_number_types=frozenset(s.deny_number_types),
                 ),
                 max_recipients=s.max_recipients,
                 require_auth=s.require_auth,

@@ -36,6 +36,22 @@ class DecodeConfig:
             raise ConfigError(f"decode.max_input_bytes: a positive number of bytes, got {self.max_input_bytes}")
 
 
+#: phonenumbers' number types, as `smtp.deny_number_types` names them
+NUMBER_TYPE_NAMES = (
+    "fixed-line",
+    "mobile",
+    "fixed-line-or-mobile",
+    "toll-free",
+    "premium-rate",
+    "shared-cost",
+    "voip",
+    "personal-number",
+    "pager",
+    "uan",
+    "voicemail",
+    "unknown",
+)
+
 PROFILE_NAMES = (
     "default",
     "text",
@@ -96,6 +112,8 @@ class SmtpConfig:
     max_recipients: int = 50
     allow_prefixes: tuple[str, ...] = ()
     deny_prefixes: tuple[str, ...] = ()
+    number_check: str = "valid"
+    deny_number_types: tuple[str, ...] = ("premium-rate", "shared-cost")
     tls_cert_file: str = ""
     tls_key_file: str = ""
     users_file: str = ""
@@ -131,6 +149,11 @@ class SmtpConfig:
             raise ConfigError(f"smtp.conversion_threads: at least 1, got {self.conversion_threads}")
         if self.idle_timeout_s <= 0:
             raise ConfigError(f"smtp.idle_timeout_s: a positive number of seconds, got {self.idle_timeout_s}")
+        if self.number_check not in ("valid", "possible"):
+            raise ConfigError(f'smtp.number_check: "valid" or "possible", got {self.number_check!r}')
+        for kind in self.deny_number_types:
+            if kind not in NUMBER_TYPE_NAMES:
+                raise ConfigError(f"smtp.deny_number_types: each one of {', '.join(NUMBER_TYPE_NAMES)}, got {kind!r}")
         for key in ("allow_prefixes", "deny_prefixes"):
             for prefix in getattr(self, key):
                 if not (prefix.startswith("+") and prefix[1:].isdigit()):

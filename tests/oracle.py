@@ -91,7 +91,7 @@ def _http_post_frames(body: bytes, *, sport: int, content_type: str = "applicati
     return _tcp_frames(request, sport=sport)
 
 
-def sms_deliver(user_data: bytes, originator: str = "15551234567") -> bytes:
+def sms_deliver(user_data: bytes, originator: str = "12015554567") -> bytes:
     """An SMS-DELIVER TPDU (TP-UDHI set, 8-bit data coding 0x04) carrying `user_data`."""
     digits = originator + ("F" if len(originator) % 2 else "")
     semi = bytes(int(digits[i + 1] + digits[i], 16) for i in range(0, len(digits), 2))

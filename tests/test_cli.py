@@ -18,7 +18,7 @@ BRIDGE = Path(sys.executable).with_name("bridge")
 
 NOTIFICATION = NotificationInd(
     transaction_id="T-42",
-    sender="+15551234567/TYPE=PLMN",
+    sender="+12015554567/TYPE=PLMN",
     subject="Front door camera",
     message_class=MessageClass.PERSONAL,
     message_size=48_213,
@@ -142,8 +142,8 @@ def test_queue_lists_shows_retries_and_purges(tmp_path: Path) -> None:
         store = await SQLiteJobStore.open(db)
         message = StoredMessage(id="m1", mail_from="a@example.org", received_at=1.0, raw=b"r", mms=b"m", subject="S")
         jobs = [
-            NewJob(id=f"m1-{k}", recipient=MSISDN(e164=f"+1555123456{k}"), notify=frozenset({Notify.FAILURE}),
-                   rcpt_to=f"1555123456{k}@x", original_recipient=None, expires_at=9e9)
+            NewJob(id=f"m1-{k}", recipient=MSISDN(e164=f"+1201555456{k}"), notify=frozenset({Notify.FAILURE}),
+                   rcpt_to=f"1201555456{k}@x", original_recipient=None, expires_at=9e9)
             for k in range(2)
         ]  # fmt: skip
         await store.put(message, jobs)
@@ -152,7 +152,7 @@ def test_queue_lists_shows_retries_and_purges(tmp_path: Path) -> None:
     asyncio.run(fill())
     listed = run("queue", "ls", "--config", config)
     assert listed.returncode == 0, listed.stderr
-    assert "m1-0  queued" in listed.stdout and "+*******4560" in listed.stdout and "+15551234560" not in listed.stdout
+    assert "m1-0  queued" in listed.stdout and "+*******4560" in listed.stdout and "+12015554560" not in listed.stdout
     shown = run("queue", "show", "m1-1", "--config", config)
     info = json.loads(shown.stdout)
     assert info["message"]["subject"] == "S" and info["job"]["state"] == "queued"
@@ -200,12 +200,12 @@ def test_check_config_shows_which_route_each_number_takes(tmp_path: Path) -> Non
         '[[route]]\nname = "own"\nkind = "builtin"\n'
     )
     out = run("check-config", "--config", path, "--number", "+44 20 7946 0958", "--number", "(212) 555-0100",
-              "--number", "+1 555 123 4567")  # fmt: skip
+              "--number", "+1 201 555 4567")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines()[1:] == [
         "+442079460958 -> route uk (mm7), falling back to own",
         "+12125550100 -> route nyc (eaif)",
-        "+15551234567 -> route own (builtin)",
+        "+12015554567 -> route own (builtin)",
     ]
     bad = run("check-config", "--config", path, "--number", "hello")
     assert bad.returncode == 1 and "--number 'hello': not a phone number" in bad.stderr

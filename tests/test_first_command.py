@@ -33,7 +33,7 @@ def test_a_mail_becomes_an_mms_on_the_virtual_phone(tmp_path: Path) -> None:
         port = int(smtp_line.split("127.0.0.1:")[1].split(",")[0])
         raw = mail("Someone rang", subject="Door", attachments=[(photo(1200, 900), "image/jpeg", "door.jpg")])
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
-            smtp.sendmail("me@example.org", ["15551234567@mms.localhost"], raw.replace(b"\n", b"\r\n"))
+            smtp.sendmail("me@example.org", ["12015554567@mms.localhost"], raw.replace(b"\n", b"\r\n"))
         phone = subprocess.run(
             [str(BRIDGE), "phone", "--once", "--wait", "20"], cwd=tmp_path, capture_output=True, text=True, timeout=60
         )

@@ -88,7 +88,7 @@ def pending(db: Path) -> int:
 
 def message(n: int) -> bytes:
     return (
-        f"From: sender{n % 7}@example.org\r\nTo: 15551234567@{DOMAIN}\r\nSubject: mail-{n}\r\n"
+        f"From: sender{n % 7}@example.org\r\nTo: 12015554567@{DOMAIN}\r\nSubject: mail-{n}\r\n"
         f"Message-ID: <{n}@example.org>\r\n\r\nThis is mail number {n}.\r\n"
     ).encode()
 
@@ -105,7 +105,7 @@ async def sender(server: Server, queue: asyncio.Queue[int], accepted: set[int], 
         try:
             client = aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, timeout=10)
             await client.connect()
-            errors, reply = await client.sendmail(f"sender{n % 7}@example.org", [f"15551234567@{DOMAIN}"], message(n))
+            errors, reply = await client.sendmail(f"sender{n % 7}@example.org", [f"12015554567@{DOMAIN}"], message(n))
             if not errors and reply.startswith("2.0.0 queued"):
                 accepted.add(n)
             await client.quit()

@@ -22,7 +22,7 @@ def job(**kw: object) -> Job:
     base: dict[str, object] = {
         "id": "j1",
         "message_id": "m1",
-        "recipient": MSISDN(e164="+15551234567"),
+        "recipient": MSISDN(e164="+12015554567"),
         "state": JobState.LEASED,
         "attempts": 0,
         "created_at": 1000.0,

@@ -26,7 +26,7 @@ def test_sigterm_finishes_the_transaction_in_flight(tmp_path: Path) -> None:
         port = int(proc.stdout.readline().split("127.0.0.1:")[1].split(",")[0])
         with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
             sock.sendall(
-                b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<15551234567@mms.example.net>\r\nDATA\r\n"
+                b"EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<12015554567@mms.example.net>\r\nDATA\r\n"
                 b"Subject: in flight\r\n\r\nfirst half\r\n"
             )
             got = b""

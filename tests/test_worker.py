@@ -21,7 +21,7 @@ from bridge.pipeline import RetryPolicy
 from bridge.worker import Worker, WorkerSettings
 from tests.convert.helpers import mail
 
-RCPT = "15551234567@mms.example.net"
+RCPT = "12015554567@mms.example.net"
 MMS = encode_pdu(
     SendReq(transaction_id="t", content_type=ContentType(media_type="application/vnd.wap.multipart.mixed"))
 )
@@ -78,7 +78,7 @@ async def setup(
         [
             NewJob(
                 id="m1-0",
-                recipient=MSISDN(e164="+15551234567"),
+                recipient=MSISDN(e164="+12015554567"),
                 rcpt_to=RCPT,
                 original_recipient=None,
                 notify=notify or frozenset({Notify.FAILURE, Notify.DELAY}),
@@ -189,7 +189,7 @@ def test_notify_success_gets_a_delivered_report_and_the_folder_route_delivers_on
         assert "Action: delivered" in dsn.as_string()
         [file] = (tmp_path / "delivered").glob("*.mms")
         pdu = decode_pdu(file.read_bytes())
-        assert isinstance(pdu, SendReq) and pdu.transaction_id == "m1-0" and pdu.to == ("+15551234567/TYPE=PLMN",)
+        assert isinstance(pdu, SendReq) and pdu.transaction_id == "m1-0" and pdu.to == ("+12015554567/TYPE=PLMN",)
         job = await store.get("m1-0")
         await route.deliver(job, await store.message("m1"))  # type: ignore[arg-type]
         assert len(list((tmp_path / "delivered").glob("*.mms"))) == 1

@@ -83,7 +83,7 @@ async def _send(bridge: Bridge, raw: bytes, sender: str) -> tuple[int, str, byte
     c = aiosmtplib.SMTP(hostname="127.0.0.1", port=bridge.port, timeout=30)
     await c.connect()
     await c.mail(sender)
-    await c.rcpt(f"15551234567@{DOMAIN}")
+    await c.rcpt(f"12015554567@{DOMAIN}")
     try:
         code, message = await c.data(raw)
     except aiosmtplib.SMTPDataError as exc:

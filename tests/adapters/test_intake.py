@@ -66,13 +66,13 @@ def test_a_photo_mail_is_queued_durably_and_delivered(tmp_path: Path) -> None:
     async def body(bridge: Bridge, port: int) -> None:
         c = await client(port)
         await c.mail(SENDER)
-        await c.rcpt(f"15551234567@{DOMAIN}")
+        await c.rcpt(f"12015554567@{DOMAIN}")
         code, message = await c.data(raw)
         assert code == 250 and message.startswith("2.0.0 queued as ")
         queue_id = message.split()[-1]
         await c.quit()
         jobs = await bridge.store.list()
-        assert [j.id for j in jobs] == [f"{queue_id}-0"] and jobs[0].recipient.e164 == "+15551234567"
+        assert [j.id for j in jobs] == [f"{queue_id}-0"] and jobs[0].recipient.e164 == "+12015554567"
         stored = await bridge.store.message(queue_id)
         assert stored.raw.startswith(b"Authentication-Results: bridge.test; dkim=none")
         assert stored.raw.endswith(raw.replace(b"\n", b"\r\n").replace(b"\r\r\n", b"\r\n"))
@@ -92,7 +92,7 @@ def test_data_framing_dot_stuffing_and_chunk_borders(tmp_path: Path) -> None:
 
     async def body(bridge: Bridge, port: int) -> None:
         c = await client(port)
-        await c.sendmail(SENDER, [f"15551234567@{DOMAIN}"], raw)
+        await c.sendmail(SENDER, [f"12015554567@{DOMAIN}"], raw)
         await c.quit()
         [job] = await bridge.store.list()
         stored = await bridge.store.message(job.message_id)
@@ -104,12 +104,12 @@ def test_data_framing_dot_stuffing_and_chunk_borders(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "address",
     [
-        f"+15551234567@{DOMAIN}",
-        f"15551234567@{DOMAIN}",
-        f"5551234567@{DOMAIN}",
-        f'"+1 555 123 4567"@{DOMAIN}',
-        f'"(555) 123-4567"@{DOMAIN}',
-        f"15551234567@{DOMAIN.upper()}",
+        f"+12015554567@{DOMAIN}",
+        f"12015554567@{DOMAIN}",
+        f"2015554567@{DOMAIN}",
+        f'"+1 201 555 4567"@{DOMAIN}',
+        f'"(201) 555-4567"@{DOMAIN}',
+        f"12015554567@{DOMAIN.upper()}",
     ],
 )
 def test_recipient_forms_normalise_to_e164(tmp_path: Path, address: str) -> None:
@@ -121,19 +121,19 @@ def test_recipient_forms_normalise_to_e164(tmp_path: Path, address: str) -> None
         await c.data(mail("hi"))
         await c.quit()
         [job] = await bridge.store.list()
-        assert job.recipient.e164 == "+15551234567" and job.rcpt_to == address
+        assert job.recipient.e164 == "+12015554567" and job.rcpt_to == address
 
     run_with(tmp_path, body)
 
 
 RELAY_ATTEMPTS = [
-    "15551234567@example.com",
-    f"15551234567@{DOMAIN}.evil.example",
+    "12015554567@example.com",
+    f"12015554567@{DOMAIN}.evil.example",
     f"user%example.com@{DOMAIN}",
     f"example.com!user@{DOMAIN}",
     f"@{DOMAIN}:user@example.com",
     f'"user@example.com"@{DOMAIN}',
-    "15551234567@[127.0.0.1]",
+    "12015554567@[127.0.0.1]",
     "postmaster@example.com",
 ]
 
@@ -159,9 +159,9 @@ def test_refusals_at_rcpt_and_data_name_the_problem(tmp_path: Path) -> None:
         await c.mail(SENDER)
         code, message = await c.execute_command(f"RCPT TO:<12@{DOMAIN}>".encode())
         assert (code, message[:5]) == (550, "5.1.1")
-        await c.rcpt(f"15551234567@{DOMAIN}")
-        await c.rcpt(f"15551234568@{DOMAIN}")
-        code, message = await c.execute_command(f"RCPT TO:<15551234569@{DOMAIN}>".encode())
+        await c.rcpt(f"12015554567@{DOMAIN}")
+        await c.rcpt(f"12015554568@{DOMAIN}")
+        code, message = await c.execute_command(f"RCPT TO:<12015554569@{DOMAIN}>".encode())
         assert (code, message[:5]) == (452, "4.5.3")
         with pytest.raises(aiosmtplib.SMTPDataError) as info:
             await c.data((CORPUS / "audio--mimekit--2.eml").read_bytes())
@@ -171,7 +171,7 @@ def test_refusals_at_rcpt_and_data_name_the_problem(tmp_path: Path) -> None:
         assert code == 552
         await c.rset()
         await c.mail(SENDER)
-        await c.rcpt(f"15551234567@{DOMAIN}")
+        await c.rcpt(f"12015554567@{DOMAIN}")
         with pytest.raises(aiosmtplib.SMTPDataError) as info:
             await c.data(b"Subject: big\r\n\r\n" + (b"x" * 900 + b"\r\n") * 30)
         assert (info.value.code, info.value.message[:5]) == (552, "5.3.4")
@@ -185,7 +185,7 @@ def test_rate_limit_per_sender(tmp_path: Path) -> None:
     async def body(bridge: Bridge, port: int) -> None:
         c = await client(port)
         for _ in range(2):
-            await c.sendmail(SENDER, [f"15551234567@{DOMAIN}"], mail("hi"))
+            await c.sendmail(SENDER, [f"12015554567@{DOMAIN}"], mail("hi"))
         code, message = await c.execute_command(f"MAIL FROM:<{SENDER}>".encode())
         assert (code, message[:5]) == (450, "4.7.1")
         code, _ = await c.execute_command(b"MAIL FROM:<other@example.org>")
@@ -216,7 +216,7 @@ def test_store_failure_is_451_and_nothing_is_claimed(tmp_path: Path) -> None:
         bridge.store.put = broken  # type: ignore[method-assign]
         c = await client(port)
         await c.mail(SENDER)
-        await c.rcpt(f"15551234567@{DOMAIN}")
+        await c.rcpt(f"12015554567@{DOMAIN}")
         with pytest.raises(aiosmtplib.SMTPDataError) as info:
             await c.data(mail("hi"))
         assert (info.value.code, info.value.message[:5]) == (451, "4.3.0")
@@ -229,9 +229,9 @@ def test_dsn_parameters_are_kept(tmp_path: Path) -> None:
     async def body(bridge: Bridge, port: int) -> None:
         c = await client(port)
         await c.mail(SENDER, options=["RET=FULL", "ENVID=QQ314159"])
-        await c.rcpt(f"15551234567@{DOMAIN}", options=["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;+2Bx@example.org"])
-        await c.rcpt(f"15551234568@{DOMAIN}", options=["NOTIFY=NEVER"])
-        code, _ = await c.execute_command(f"RCPT TO:<15551234569@{DOMAIN}> NOTIFY=NEVER,SUCCESS".encode())
+        await c.rcpt(f"12015554567@{DOMAIN}", options=["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;+2Bx@example.org"])
+        await c.rcpt(f"12015554568@{DOMAIN}", options=["NOTIFY=NEVER"])
+        code, _ = await c.execute_command(f"RCPT TO:<12015554569@{DOMAIN}> NOTIFY=NEVER,SUCCESS".encode())
         assert code == 501
         await c.data(mail("hi"))
         await c.quit()
@@ -287,7 +287,7 @@ def test_starttls_then_auth_and_never_auth_before_tls(tmp_path: Path, certificat
         with pytest.raises(aiosmtplib.SMTPAuthenticationError):
             await c.login("alice", "wrong")
         await c.login("alice", "s3cret")
-        await c.sendmail(SENDER, [f"15551234567@{DOMAIN}"], mail("over TLS"))
+        await c.sendmail(SENDER, [f"12015554567@{DOMAIN}"], mail("over TLS"))
         await c.quit()
         assert len(await bridge.store.list()) == 1
 
@@ -310,7 +310,7 @@ def test_swaks_sends_a_photo_mail(tmp_path: Path) -> None:
     async def body(bridge: Bridge, port: int) -> None:
         proc = await asyncio.create_subprocess_exec(
             swaks, "--server", "127.0.0.1", "--port", str(port), "--from", SENDER,
-            "--to", f"15551234567@{DOMAIN}", "--header", "Subject: swaks test", "--body", "Front door",
+            "--to", f"12015554567@{DOMAIN}", "--header", "Subject: swaks test", "--body", "Front door",
             "--attach-type", "image/jpeg", "--attach", f"@{picture}",
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
@@ -319,7 +319,7 @@ def test_swaks_sends_a_photo_mail(tmp_path: Path) -> None:
         assert b"250 2.0.0 queued as" in out
         await wait_for(lambda: any((tmp_path / "delivered").glob("*.mms")))
         [job] = await bridge.store.list()
-        assert job.recipient.e164 == "+15551234567"
+        assert job.recipient.e164 == "+12015554567"
 
     run_with(tmp_path, body)
 
@@ -340,14 +340,14 @@ def test_lmtp_mode_answers_lhlo_and_once_per_recipient_after_data(tmp_path: Path
                 assert lmtp.docmd("HELO", "client.test")[0] == 500  # LMTP has no HELO/EHLO
                 lmtp.ehlo("client.test")  # smtplib's LMTP sends LHLO
                 assert lmtp.has_extn("enhancedstatuscodes") and lmtp.has_extn("dsn")
-                return lmtp.sendmail(SENDER, [f"15551234567@{DOMAIN}"], mail("lmtp"))
+                return lmtp.sendmail(SENDER, [f"12015554567@{DOMAIN}"], mail("lmtp"))
 
         def two_recipients() -> list[bytes]:
             # smtplib reads one reply after DATA; LMTP gives one per recipient, so this client reads them
             with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
                 script = (
-                    f"LHLO client.test\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<15551234567@{DOMAIN}>\r\n"
-                    f"RCPT TO:<15551234568@{DOMAIN}>\r\nDATA\r\n"
+                    f"LHLO client.test\r\nMAIL FROM:<{SENDER}>\r\nRCPT TO:<12015554567@{DOMAIN}>\r\n"
+                    f"RCPT TO:<12015554568@{DOMAIN}>\r\nDATA\r\n"
                 ).encode()
                 sock.sendall(script)
                 head = b""

@@ -25,7 +25,7 @@ from tests.adapters.smsc import free_port
 from tests.adapters.test_mmsc import job_in, send, wait_for
 from tests.oracle import dissect_push_segments
 
-TO = MSISDN(e164="+15551234567")
+TO = MSISDN(e164="+12015554567")
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_mail_to_phone_through_kannel(mode: str, kannel: Kannel, tmp_path: Path)
             job = await job_in(bridge, job_id, JobState.NOTIFIED)
             await until(lambda: len(kannel.captured()) > before)
             got = kannel.captured()[before:]
-            assert {c.to for c in got} == {"+15551234567"}
+            assert {c.to for c in got} == {"+12015554567"}
             seen = dissect_push_segments([c.user_data for c in got])
             assert not seen.problems, seen.problems
             assert seen.first("mmse.transaction_id") == job.token
@@ -77,7 +77,7 @@ def test_mail_to_phone_through_kannel(mode: str, kannel: Kannel, tmp_path: Path)
             inbox = tmp_path / "handset-sms"
             inbox.mkdir()
             for n, c in enumerate(got, 1):
-                (inbox / f"+15551234567-1-{n}of{len(got)}.ud").write_bytes(c.user_data)
+                (inbox / f"+12015554567-1-{n}of{len(got)}.ud").write_bytes(c.user_data)
             [received] = await asyncio.to_thread(Phone(outbox=inbox, inbox=tmp_path / "phone").poll)
             assert received.message is not None and received.message.subject == "Door"
             await job_in(bridge, job_id, JobState.DELIVERED)

@@ -26,7 +26,7 @@ from tests.convert.helpers import mail, photo
 from tests.oracle import dissect_push_segments
 
 SENDER = "camera@example.org"
-NUMBER = "+15551234567"
+NUMBER = "+12015554567"
 MMS = "application/vnd.wap.mms-message"
 
 
@@ -43,7 +43,7 @@ async def send(port: int, *, notify: str | None = None, subject: str = "Motion a
     await c.connect()
     await c.ehlo(hostname="client.test")
     await c.mail(SENDER)
-    await c.rcpt(f"15551234567@{DOMAIN}", options=[f"NOTIFY={notify}"] if notify else [])
+    await c.rcpt(f"12015554567@{DOMAIN}", options=[f"NOTIFY={notify}"] if notify else [])
     code, message = await c.data(raw)
     await c.quit()
     assert code == 250, message

@@ -13,10 +13,10 @@ POLICY = RecipientPolicy(domains=frozenset({"mms.example.net"}), default_region=
 @pytest.mark.parametrize(
     ("address", "e164"),
     [
-        ("15551234567@mms.example.net", "+15551234567"),
+        ("12015554567@mms.example.net", "+12015554567"),
         ("+447911123456@mms.example.net", "+447911123456"),
-        ("5551234567+camera@mms.example.net", "+15551234567"),
-        ('"(555) 123-4567"@mms.example.net', "+15551234567"),
+        ("2015554567+camera@mms.example.net", "+12015554567"),
+        ('"(201) 555-4567"@mms.example.net', "+12015554567"),
     ],
 )
 def test_numbers_normalise(address: str, e164: str) -> None:
@@ -29,11 +29,11 @@ def test_default_region_applies_to_national_numbers() -> None:
 
 
 def test_allow_and_deny_prefixes() -> None:
-    allow = RecipientPolicy(domains=POLICY.domains, default_region="US", allow_prefixes=("+1555",))
-    assert isinstance(parse_recipient("15551234567@mms.example.net", allow), MSISDN)
+    allow = RecipientPolicy(domains=POLICY.domains, default_region="US", allow_prefixes=("+1201",))
+    assert isinstance(parse_recipient("12015554567@mms.example.net", allow), MSISDN)
     refused = parse_recipient("+447911123456@mms.example.net", allow)
     assert isinstance(refused, Refusal) and refused.reply.startswith("550 5.7.1")
     deny = RecipientPolicy(domains=POLICY.domains, default_region="US", deny_prefixes=("+1900",))
     refused = parse_recipient("19005550100@mms.example.net", deny)
     assert isinstance(refused, Refusal) and refused.reply.startswith("550 5.7.1")
-    assert isinstance(parse_recipient("15551234567@mms.example.net", deny), MSISDN)
+    assert isinstance(parse_recipient("12015554567@mms.example.net", deny), MSISDN)

@@ -67,7 +67,7 @@ async def send(port: int, *, notify: str | None = None, headers: dict[str, str] 
     await c.connect()
     await c.ehlo(hostname="client.test")
     await c.mail(SENDER)
-    await c.rcpt(f"15551234567@{DOMAIN}", options=[f"NOTIFY={notify}"] if notify else [])
+    await c.rcpt(f"12015554567@{DOMAIN}", options=[f"NOTIFY={notify}"] if notify else [])
     code, reply = await c.data(raw)
     await c.quit()
     assert code == 250, reply
@@ -99,7 +99,7 @@ def report(operation: str, message_id: str, status: str, **extra: str) -> bytes:
     for tag, value in {"MM7Version": "6.8.0", "MessageID": message_id, **extra, "MMStatus": status}.items():
         ET.SubElement(el, f"{{{NS}}}{tag}").text = value
     recipient = ET.SubElement(el, f"{{{NS}}}Recipient")
-    ET.SubElement(recipient, f"{{{NS}}}Number").text = "+15551234567"
+    ET.SubElement(recipient, f"{{{NS}}}Number").text = "+12015554567"
     return mm7.envelope("cb-1", NS, el)
 
 
@@ -116,7 +116,7 @@ def test_mm7_submit_then_delivery_report_gives_the_delivered_dsn(tmp_path: Path)
         validate(tmp_path, request.headers["Content-Type"], request.body)
         sent = mm7.decode(request.body, request.headers["Content-Type"])
         assert sent.transaction_id == job_id and sent.fields["VASPID"] == "vasp1" and sent.fields["Subject"] == "Door"
-        assert ("To", "+15551234567") in sent.addresses and sent.fields["DeliveryReport"] == "true"
+        assert ("To", "+12015554567") in sent.addresses and sent.fields["DeliveryReport"] == "true"
         assert {a.content_type for a in sent.attachments} >= {"application/smil", "image/jpeg", "text/plain"}
         # the MMSC reports the delivery
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{bridge.http_port}") as http:
@@ -186,7 +186,7 @@ def test_permanent_answers_bounce(answer: Answer, status: str, tmp_path: Path) -
         assert job.last_status == status and len(peer.requests) == 1
         await wait_for(lambda: asyncio.sleep(0, result=len(outbox(tmp_path)) == 1))
         _, permanent = all_failures(outbox(tmp_path)[0])
-        assert {p.decode() if isinstance(p, bytes) else p for p in permanent} == {f"15551234567@{DOMAIN}"}
+        assert {p.decode() if isinstance(p, bytes) else p for p in permanent} == {f"12015554567@{DOMAIN}"}
 
     run(lambda: config(tmp_path, mm7_route(peer)), peer, body)
 
@@ -203,7 +203,7 @@ def test_a_temporary_failure_falls_over_to_the_fallback_route(tmp_path: Path) ->
         assert job.route == "spare" and (tmp_path / "spare" / f"{job_id}.mms").exists()
         assert len(peer.requests) == 1 and not (tmp_path / "local").exists()
 
-    run(lambda: config(tmp_path, mm7_route(peer, prefixes=("+1555",), fallback="spare"), spare, local), peer, body)
+    run(lambda: config(tmp_path, mm7_route(peer, prefixes=("+1201",), fallback="spare"), spare, local), peer, body)
 
 
 def test_callbacks_are_authenticated_and_unknown_ids_refused(tmp_path: Path) -> None:
@@ -234,7 +234,7 @@ def test_callbacks_are_authenticated_and_unknown_ids_refused(tmp_path: Path) -> 
         # the report of a rejection reaches the sender as a bounce Mailman's scanner understands
         await wait_for(lambda: asyncio.sleep(0, result=len(outbox(tmp_path)) == 1))
         _, permanent = all_failures(outbox(tmp_path)[0])
-        assert {p.decode() if isinstance(p, bytes) else p for p in permanent} == {f"15551234567@{DOMAIN}"}
+        assert {p.decode() if isinstance(p, bytes) else p for p in permanent} == {f"12015554567@{DOMAIN}"}
 
     run(lambda: config(tmp_path, mm7_route(peer)), peer, body)
 
@@ -270,7 +270,7 @@ def test_read_reply_becomes_an_mdn_and_a_phone_reply_becomes_a_mail(tmp_path: Pa
             deliver = mm7.envelope(
                 "cb-2",
                 NS,
-                _deliver_req(linked="mmsc-8", sender="+15551234567", subject="Re: Door", href="cid:reply"),
+                _deliver_req(linked="mmsc-8", sender="+12015554567", subject="Re: Door", href="cid:reply"),
             )
             reply = (
                 f"--{boundary}\r\nContent-Type: text/xml\r\nContent-ID: <soap>\r\n\r\n".encode()
@@ -288,7 +288,7 @@ def test_read_reply_becomes_an_mdn_and_a_phone_reply_becomes_a_mail(tmp_path: Pa
         assert "Disposition: automatic-action/MDN-sent-automatically; displayed" in mdn.as_string()
         assert "Original-Message-ID: <snap-1@example.org>" in mdn.as_string()
         forwarded = next(m for m in mails if m.get_content_type() != "multipart/report")
-        assert forwarded["From"] == f"15551234567@{DOMAIN}" and forwarded["To"] == SENDER
+        assert forwarded["From"] == f"12015554567@{DOMAIN}" and forwarded["To"] == SENDER
         assert forwarded["Subject"] == "Re: Door" and forwarded["In-Reply-To"] == "<snap-1@example.org>"
         assert "I'll open the door" in forwarded.get_payload(decode=True).decode()  # type: ignore[union-attr]
 
@@ -323,13 +323,13 @@ def test_eaif_posts_the_m_send_req(http_status: int, state: JobState, status: st
         [request] = peer.requests
         h = request.headers
         assert (h["X-NOKIA-MMSC-To"], h["X-NOKIA-MMSC-From"], h["X-NOKIA-MMSC-Message-Type"]) == (
-            "+15551234567",
+            "+12015554567",
             "12345",
             "MultiMediaMessage",
         )
         assert h["X-NOKIA-MMSC-Message-Id"] == job_id and h["Content-Type"] == "application/vnd.wap.mms-message"
         pdu = decode_pdu(request.body)
-        assert isinstance(pdu, SendReq) and pdu.transaction_id == job_id and pdu.to == ("+15551234567/TYPE=PLMN",)
+        assert isinstance(pdu, SendReq) and pdu.transaction_id == job_id and pdu.to == ("+12015554567/TYPE=PLMN",)
         seen = dissect_pdu(request.body)
         assert not seen.problems and seen.first("mmse.transaction_id") == job_id
         if state is JobState.DELIVERED:
@@ -381,7 +381,7 @@ def test_mm1_submits_through_the_proxy_as_a_handset(
                 assert request.target == "http://mmsc.operator.invalid/mms"  # the proxy saw the absolute target
                 pdu = decode_pdu(request.body)
                 assert (
-                    isinstance(pdu, SendReq) and pdu.sender == INSERT_ADDRESS and pdu.to == ("+15551234567/TYPE=PLMN",)
+                    isinstance(pdu, SendReq) and pdu.sender == INSERT_ADDRESS and pdu.to == ("+12015554567/TYPE=PLMN",)
                 )
                 seen = dissect_pdu(request.body)
                 assert not seen.problems and seen.first("mmse.transaction_id") == job_id
@@ -407,8 +407,8 @@ def test_each_route_has_its_content_budget_and_a_mail_for_two_gets_the_strictest
             raw = mail("Look", subject="Big", attachments=[(photo(2400, 1800), "image/jpeg", "big.jpg")])
             c = aiosmtplib.SMTP(hostname="127.0.0.1", port=bridge.port, timeout=30, start_tls=False)
             await c.connect()
-            await c.sendmail(SENDER, [f"15551234567@{DOMAIN}"], raw)
-            await c.sendmail(SENDER, [f"15551234567@{DOMAIN}", f"+442079460958@{DOMAIN}"], raw)
+            await c.sendmail(SENDER, [f"12015554567@{DOMAIN}"], raw)
+            await c.sendmail(SENDER, [f"12015554567@{DOMAIN}", f"+442079460958@{DOMAIN}"], raw)
             await c.quit()
 
             async def all_delivered() -> bool:

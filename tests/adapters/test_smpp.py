@@ -26,7 +26,7 @@ from tests.adapters.smsc import SMSC, Relay, free_port, smsc
 from tests.adapters.test_mmsc import job_in, send, wait_for
 from tests.oracle import dissect_smpp, split_smpp
 
-TO = MSISDN(e164="+15551234567")
+TO = MSISDN(e164="+12015554567")
 
 
 def settings(port: int, **kw: object) -> SMPPSettings:
@@ -81,13 +81,13 @@ def test_mail_to_phone_over_smpp_with_receipts(tmp_path: Path, caplog: pytest.Lo
                 await job_in(bridge, job_id, JobState.NOTIFIED)
                 [submit] = sim.submits
                 assert (submit.esm_class, submit.data_coding, submit.registered_delivery) == (0x40, 0x04, 1)
-                assert (submit.destination_addr, submit.dest_addr_ton, submit.dest_addr_npi) == ("15551234567", 1, 1)
+                assert (submit.destination_addr, submit.dest_addr_ton, submit.dest_addr_npi) == ("12015554567", 1, 1)
                 assert (submit.source_addr, submit.source_addr_ton) == ("MMS", 5)
                 assert sim.binds == ["bridge"]
                 # the handset: the SMS it got, read like any other
                 inbox = tmp_path / "handset-sms"
                 inbox.mkdir()
-                (inbox / "+15551234567-1-1of1.ud").write_bytes(submit.short_message)
+                (inbox / "+12015554567-1-1of1.ud").write_bytes(submit.short_message)
                 [received] = await asyncio.to_thread(Phone(outbox=inbox, inbox=tmp_path / "phone").poll)
                 assert received.message is not None and received.message.subject == "Door"
                 await job_in(bridge, job_id, JobState.DELIVERED)
@@ -232,7 +232,7 @@ def test_a_permanent_smpp_error_bounces(tmp_path: Path) -> None:
         await until(lambda: any((tmp_path / "outbox").glob("*.eml")))
         [dsn] = [email.message_from_bytes(p.read_bytes()) for p in (tmp_path / "outbox").glob("*.eml")]
         assert {a.decode() if isinstance(a, bytes) else a for a in all_failures(dsn)[1]} == {
-            "15551234567@mms.example.net"
+            "12015554567@mms.example.net"
         }
 
     run_bridge(tmp_path, lambda ev: smpp34.ESME_RINVDSTADR, body)

@@ -43,9 +43,9 @@ def jobs(i: int, n: int = 2) -> list[NewJob]:
     return [
         NewJob(
             id=f"m{i}-{k}",
-            recipient=MSISDN(e164=f"+1555123456{k}"),
+            recipient=MSISDN(e164=f"+1201555456{k}"),
             notify=frozenset({Notify.FAILURE}),
-            rcpt_to=f"1555123456{k}@mms.example.net",
+            rcpt_to=f"1201555456{k}@mms.example.net",
             original_recipient=None,
             expires_at=1000.0 + 86400,
         )

@@ -44,7 +44,7 @@ def submit(release: str, **kw: object) -> tuple[str, bytes]:
     req = mm7.SubmitReq(
         transaction_id="q1-0",
         release=release,
-        recipients=("+15551234567",),
+        recipients=("+12015554567",),
         vasp_id="vasp",
         vas_id="email2mms",
         sender_address="camera@example.org",
@@ -116,7 +116,7 @@ def test_the_content_is_multipart_related_with_the_smil_first() -> None:
     assert [a.content_type for a in message.attachments] == ["application/smil", "text/plain", "image/jpeg"]
     assert message.attachments[1].data == "Grüße".encode() and message.attachments[2].data == PARTS[1].data
     assert b'type="application/smil"; start="<smil>"' in body
-    assert ("To", "+15551234567") in message.addresses and ("SenderAddress", "camera@example.org") in message.addresses
+    assert ("To", "+12015554567") in message.addresses and ("SenderAddress", "camera@example.org") in message.addresses
     assert message.fields["ExpiryDate"] == "P2D" and message.fields["ReadReply"] == "true"
 
 

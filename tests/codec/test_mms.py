@@ -39,7 +39,7 @@ from tests.codec.strategies import PDUS
 
 DATE = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 DATE_HEX = int(DATE.timestamp()).to_bytes(4, "big").hex()
-PHONE = "+15551234567/TYPE=PLMN"
+PHONE = "+12015554567/TYPE=PLMN"
 PHONE_HEX = PHONE.encode().hex() + "00"
 RELATED = ContentType(
     media_type="application/vnd.wap.multipart.related",
@@ -327,7 +327,7 @@ def test_readdress_changes_only_the_transaction_id_and_the_recipients(pdu: SendR
 
     from bridge.codec.mms import readdress
 
-    to = ("+15551234567/TYPE=PLMN",)
+    to = ("+12015554567/TYPE=PLMN",)
     again = decode_pdu(readdress(encode_pdu(pdu), transaction_id=tid, to=to))
     assert again == replace(pdu, transaction_id=tid, to=to)
 

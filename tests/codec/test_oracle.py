@@ -77,7 +77,7 @@ def _wireshark_trailing_0x84(pdu: mms.Pdu, data: bytes) -> bool:
 def test_wap_push_of_one_and_of_several_sms(subject_len: int) -> None:
     notification = mms.NotificationInd(
         transaction_id="0123456789abcdef",
-        sender="+15551234567/TYPE=PLMN",
+        sender="+12015554567/TYPE=PLMN",
         subject="S" * subject_len or None,
         message_class=mms.MessageClass.PERSONAL,
         message_size=123_456,

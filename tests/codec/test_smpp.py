@@ -34,7 +34,7 @@ SUBMIT = ShortMessage(
     command_id=CommandId.SUBMIT_SM,
     source_addr_ton=5,
     source_addr="MMS",
-    destination_addr="15551234567",
+    destination_addr="12015554567",
     esm_class=0x40,
     registered_delivery=1,
     data_coding=0x04,
@@ -53,7 +53,7 @@ CASES: list[tuple[Pdu, str]] = [
     (
         Pdu(sequence_number=2, body=SUBMIT),
         "00000032 00000004 00000000 00000002"
-        " 00 05 00 4d4d5300 01 01 313535353132333435363700 40 00 00 00 00 01 00 04 00 03 010203",
+        " 00 05 00 4d4d5300 01 01 313230313535353435363700 40 00 00 00 00 01 00 04 00 03 010203",
     ),
     (
         Pdu(sequence_number=2, body=MessageIdResp(command_id=CommandId.SUBMIT_SM_RESP, message_id="sim-1")),
@@ -208,7 +208,7 @@ def test_wireshark_reads_the_submit_sm_down_to_the_mms_notification() -> None:
     _, submit = conn.send_submit(
         ShortMessage(
             command_id=CommandId.SUBMIT_SM,
-            destination_addr="15551234567",
+            destination_addr="12015554567",
             esm_class=0x40,
             data_coding=0x04,
             registered_delivery=1,
@@ -219,7 +219,7 @@ def test_wireshark_reads_the_submit_sm_down_to_the_mms_notification() -> None:
     assert not bind_seen.problems and bind_seen.first("smpp.system_id") == "bridge"
     assert bind_seen.first("smpp.interface_version") is not None
     assert not submit_seen.problems, submit_seen.problems
-    assert submit_seen.first("smpp.destination_addr") == "15551234567"
+    assert submit_seen.first("smpp.destination_addr") == "12015554567"
     assert int(submit_seen.first("smpp.esm.submit.features") or "0", 0) == 1  # UDHI
     assert {"gsm_sms_ud", "wsp", "mmse"} <= submit_seen.protocols, submit_seen.protocols
     assert submit_seen.first("mmse.transaction_id") == "T0kEn"

@@ -38,7 +38,7 @@ def mail(
 ) -> bytes:
     msg = EmailMessage()
     msg["From"] = "Camera <camera@example.org>"
-    msg["To"] = "15551234567@mms.example.net"
+    msg["To"] = "12015554567@mms.example.net"
     msg["Subject"] = subject
     msg["Date"] = "Fri, 27 Nov 2026 03:12:00 +0000"
     msg["Message-ID"] = "<snap-1@example.org>"

@@ -13,7 +13,7 @@ from tests.codec.expected import mismatches
 from tests.convert.helpers import CORPUS
 from tests.oracle import dissect_pdus
 
-TO = ("+15551234567/TYPE=PLMN",)
+TO = ("+12015554567/TYPE=PLMN",)
 # A Message-ID as long as an MMSC's, so that the reserve for late headers is exercised.
 MESSAGE_ID = "20261127031200-0123456789abcdef0123456789"
 

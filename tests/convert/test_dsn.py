@@ -24,10 +24,10 @@ def dsn(report: Report, *, ret_full: bool = False) -> bytes:
         to="camera@example.org",
         recipients=[
             RecipientStatus(
-                rcpt_to="15551234567@mms.example.net",
+                rcpt_to="12015554567@mms.example.net",
                 status="5.1.1" if report is Report.FAILED else "4.4.1",
                 diagnostic="unknown subscriber",
-                original_recipient="rfc822; 15551234567@mms.example.net",
+                original_recipient="rfc822; 12015554567@mms.example.net",
                 last_attempt=ARRIVAL,
             )
         ],
@@ -39,7 +39,7 @@ def dsn(report: Report, *, ret_full: bool = False) -> bytes:
     )
 
 
-ADDRESS = b"15551234567@mms.example.net"
+ADDRESS = b"12015554567@mms.example.net"
 
 
 def test_flufl_bounce_finds_the_failed_recipient_as_a_permanent_failure() -> None:
@@ -62,7 +62,7 @@ def test_structure_of_the_report() -> None:
     for field in (
         "Reporting-MTA: dns; mms.example.net",
         "Original-Envelope-Id: ENV-42",
-        "Final-Recipient: rfc822; 15551234567@mms.example.net",
+        "Final-Recipient: rfc822; 12015554567@mms.example.net",
         "Action: failed",
         "Status: 5.1.1",
         "Diagnostic-Code: X-MMS; unknown subscriber",

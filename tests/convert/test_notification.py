@@ -71,8 +71,8 @@ def test_outbox_files_decode_with_bridge_decode_and_wireshark(tmp_path: Path) ->
         transaction_id="T9", content_location=URL + "/" + "y" * 150, message_size=5, expiry=timedelta(hours=1),
         reference=3,
     )  # fmt: skip
-    push_id = asyncio.run(OutboxPushSender(tmp_path).send(to=MSISDN(e164="+15551234567"), user_data=segments))
-    files = sorted(tmp_path.glob(f"+15551234567-{push_id}-*.ud"))
+    push_id = asyncio.run(OutboxPushSender(tmp_path).send(to=MSISDN(e164="+12015554567"), user_data=segments))
+    files = sorted(tmp_path.glob(f"+12015554567-{push_id}-*.ud"))
     assert [f.name.rsplit("-", 1)[1] for f in files] == ["1of2.ud", "2of2.ud"]
     seen = dissect_push_segments([f.read_bytes() for f in files])
     assert not seen.problems and seen.first("mmse.transaction_id") == "T9"

@@ -110,6 +110,7 @@ class IntakeHandler:
                 return f"450 4.7.1 Too many mails from <{address}>, try again later"
             sent.append(now)
         envelope.mail_from = address
+        envelope.null_sender = not address
         envelope.mail_options.extend(mail_options)
         envelope.msisdns = []
         return "250 2.1.0 Sender OK"

@@ -2,12 +2,15 @@
 
 Owns the relay protection: only the configured domains are ours; source routes, `%` and `!` routing, IP
 literals, quoted local parts that hide another address and every foreign domain are refused with
-`550 5.7.1` (RFC 5321 3.6, RFC 3463). Numbers are normalised with `phonenumbers` and a default region;
-an invalid one is `550 5.1.1`; allow and deny prefixes apply to the E.164 form.
+`550 5.7.1` (RFC 5321 3.6, RFC 3463). Numbers are normalised with `phonenumbers` and a default region. A local
+part with letters or an extension, a number possible only as a local call, and (by default) one that
+phonenumbers does not know as assigned are `550 5.1.1`; premium-rate and shared-cost numbers (by default, by
+number type) and the allow and deny prefixes, applied to the E.164 form, are `550 5.7.1`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,12 +21,35 @@ from bridge.model import MSISDN
 RELAY_DENIED = "550 5.7.1 Relaying denied: this gateway only takes mail for its own domains"
 
 
+#: `smtp.deny_number_types` names -> phonenumbers' number types
+NUMBER_TYPES: dict[str, int] = {
+    "fixed-line": phonenumbers.PhoneNumberType.FIXED_LINE,
+    "mobile": phonenumbers.PhoneNumberType.MOBILE,
+    "fixed-line-or-mobile": phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    "toll-free": phonenumbers.PhoneNumberType.TOLL_FREE,
+    "premium-rate": phonenumbers.PhoneNumberType.PREMIUM_RATE,
+    "shared-cost": phonenumbers.PhoneNumberType.SHARED_COST,
+    "voip": phonenumbers.PhoneNumberType.VOIP,
+    "personal-number": phonenumbers.PhoneNumberType.PERSONAL_NUMBER,
+    "pager": phonenumbers.PhoneNumberType.PAGER,
+    "uan": phonenumbers.PhoneNumberType.UAN,
+    "voicemail": phonenumbers.PhoneNumberType.VOICEMAIL,
+    "unknown": phonenumbers.PhoneNumberType.UNKNOWN,
+}
+#: what a sender may write for a number: digits, an optional leading +, and the usual separators. No letters
+#: (1-800-FLOWERS is a vanity spelling, not a number), no extensions (x999, ext999, ;ext=): an MMS cannot dial one
+_NUMBER_TEXT = re.compile(r"\+?[0-9(][0-9 ().-]*")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RecipientPolicy:
     domains: frozenset[str]
     default_region: str
     allow_prefixes: tuple[str, ...] = ()
     deny_prefixes: tuple[str, ...] = ()
+    #: "valid": a number phonenumbers knows to be assigned in its plan; "possible": any length that plan allows
+    number_check: str = "valid"
+    deny_number_types: frozenset[str] = frozenset({"premium-rate", "shared-cost"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,19 +57,30 @@ class Refusal:
     reply: str
 
 
+@dataclass(frozen=True, slots=True)
+class _Number:
+    e164: str
+    valid: bool
+    kind: str
+
+
 @lru_cache(maxsize=4096)
-def _e164(number: str, region: str) -> str | None:
-    """The E.164 form; None when it does not parse, "" when no numbering plan has a number that long. Cached:
-    the same few numbers come back mail after mail, and phonenumbers costs a tenth of a millisecond each."""
+def _number(text: str, region: str) -> _Number | str:
+    """The number, or why it is not one. Cached: the same few numbers come back mail after mail, and phonenumbers
+    costs a tenth of a millisecond each."""
     try:
-        parsed = phonenumbers.parse(number, region)
+        parsed = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
-        return None
-    # "possible" (a length that numbering plan can have), not "valid": number ranges change faster than the
-    # library, and test numbers such as +1 555 123 4567 must pass
-    if not phonenumbers.is_possible_number(parsed):
-        return ""
-    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+        return "is not a phone number"
+    if parsed.extension:
+        return "has an extension, which an MMS cannot reach"
+    # a number that is possible only as a local call (555-0100 in the US) has no E.164 form
+    if phonenumbers.is_possible_number_with_reason(parsed) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return "is not a phone number in use anywhere"
+    kind = phonenumbers.number_type(parsed)
+    name = next((n for n, t in NUMBER_TYPES.items() if t == kind), "unknown")
+    e164 = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+    return _Number(e164=e164, valid=phonenumbers.is_valid_number(parsed), kind=name)
 
 
 def parse_recipient(address: str, policy: RecipientPolicy) -> MSISDN | Refusal:
@@ -52,7 +89,8 @@ def parse_recipient(address: str, policy: RecipientPolicy) -> MSISDN | Refusal:
     local, sep, domain = address.rpartition("@")
     if not sep or not local:
         return Refusal("550 5.1.3 Bad recipient address syntax")
-    domain = domain.strip().rstrip(".").lower()
+    domain = domain.strip().lower()
+    domain = domain[:-1] if domain.endswith(".") else domain  # one root dot is tolerated, "a.." is not a domain
     if domain.startswith("[") or domain not in policy.domains:
         return Refusal(RELAY_DENIED)
     if local.startswith('"') and local.endswith('"') and len(local) >= 2:
@@ -60,11 +98,16 @@ def parse_recipient(address: str, policy: RecipientPolicy) -> MSISDN | Refusal:
     if any(ch in local for ch in "%!@"):
         return Refusal(RELAY_DENIED)
     number = local.split("+", 1)[0] if not local.startswith("+") else local  # tolerate subaddresses "n+tag"
-    e164 = _e164(number, policy.default_region)
-    if e164 is None:
-        return Refusal(f"550 5.1.1 <{address}>: {local!r} is not a phone number")
-    if not e164:
-        return Refusal(f"550 5.1.1 <{address}>: {local!r} is not a phone number in use anywhere")
+    if not _NUMBER_TEXT.fullmatch(number):
+        return Refusal(f"550 5.1.1 <{address}>: {local!r} is not a phone number (digits only, no letters or extension)")
+    found = _number(number, policy.default_region)
+    if isinstance(found, str):
+        return Refusal(f"550 5.1.1 <{address}>: {local!r} {found}")
+    if policy.number_check == "valid" and not found.valid:
+        return Refusal(f"550 5.1.1 <{address}>: {local!r} is not an assigned number")
+    if found.kind in policy.deny_number_types:
+        return Refusal(f"550 5.7.1 <{address}>: this gateway does not send to {found.kind} numbers")
+    e164 = found.e164
     if policy.allow_prefixes and not e164.startswith(policy.allow_prefixes):
         return Refusal(f"550 5.7.1 <{address}>: this gateway does not send to that number")
     if policy.deny_prefixes and e164.startswith(policy.deny_prefixes):

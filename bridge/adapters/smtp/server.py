@@ -106,6 +106,15 @@ def _xtext_decode(value: str) -> str:
     return "".join(out)
 
 
+_QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _has_comment(arg: str) -> bool:
+    """An RFC 5322 comment "(...)" outside quotes in the path of MAIL/RCPT, which RFC 5321 does not allow."""
+    path = _QUOTED.sub("", arg).partition(">")[0]
+    return "(" in path or ")" in path
+
+
 def _split_params(arg: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]]:
     """`arg` without the named ESMTP parameters, and their values (names upper-cased)."""
     kept, found = [], {}
@@ -128,6 +137,8 @@ class BridgeEnvelope(Envelope):
         self.spool_path: Path | None = None
         self.spool_size = 0
         self.content: bytes | None = None
+        #: MAIL FROM:<> was accepted (mail_from is then "", which aiosmtpd takes for "no MAIL yet")
+        self.null_sender = False
 
 
 class BridgeSMTP(SMTP):
@@ -184,6 +195,13 @@ class BridgeSMTP(SMTP):
         if arg and _CONTROL.search(arg):
             await self.push("501 5.1.7 Bad sender address syntax: control characters")
             return
+        if arg and _has_comment(arg):
+            await self.push("501 5.1.7 Bad sender address syntax: no comments in a path (RFC 5321 4.1.2)")
+            return
+        envelope = self._bridge_envelope
+        if envelope is not None and envelope.null_sender:
+            await self.push("503 5.5.1 Error: nested MAIL command")
+            return
         params: dict[str, str] = {}
         if arg and self.session is not None and self.session.extended_smtp:
             arg, params = _split_params(arg, ("RET", "ENVID"))
@@ -201,6 +219,10 @@ class BridgeSMTP(SMTP):
         if arg and _CONTROL.search(arg):
             await self.push("501 5.1.3 Bad recipient address syntax: control characters")
             return
+        if arg and _has_comment(arg):
+            # the address parser would drop "(900)" as a comment and leave another number
+            await self.push("501 5.1.3 Bad recipient address syntax: no comments in a path (RFC 5321 4.1.2)")
+            return
         params: dict[str, str] = {}
         if arg and self.session is not None and self.session.extended_smtp:
             arg, params = _split_params(arg, ("NOTIFY", "ORCPT"))
@@ -210,7 +232,16 @@ class BridgeSMTP(SMTP):
                 return
         envelope = self._bridge_envelope
         before = len(envelope.rcpt_tos) if envelope is not None else 0
-        await super().smtp_RCPT(arg)
+        null = envelope is not None and envelope.null_sender and envelope.mail_from == ""
+        if null:
+            assert envelope is not None
+            envelope.mail_from = "<>"  # aiosmtpd answers "503 need MAIL" to an empty mail_from
+        try:
+            await super().smtp_RCPT(arg)
+        finally:
+            if null:
+                assert envelope is not None
+                envelope.mail_from = ""
         if envelope is not None and len(envelope.rcpt_tos) > before:
             notify = frozenset(v for v in params.get("NOTIFY", "").upper().split(",") if v)
             orcpt = _xtext_decode(params["ORCPT"]) if "ORCPT" in params else None
