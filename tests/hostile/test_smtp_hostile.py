@@ -123,9 +123,8 @@ def test_commands_pipelined_after_the_end_of_data_are_answered(tmp_path: Path) -
                 w.send(f"MAIL FROM:<a@example.org>\r\nRCPT TO:<{RCPT}>\r\nDATA\r\n".encode())
                 replies = [w.reply(), w.reply(), w.reply()]
                 # RFC 2920: the end of data, a second transaction and QUIT in one write
-                w.send(
-                    f"Subject: one\r\n\r\nhello\r\n.\r\nMAIL FROM:<b@example.org>\r\nRCPT TO:<{RCPT}>\r\nDATA\r\n".encode()
-                )
+                second = f"MAIL FROM:<b@example.org>\r\nRCPT TO:<{RCPT}>\r\nDATA\r\n"
+                w.send(f"Subject: one\r\n\r\nhello\r\n.\r\n{second}".encode())
                 replies += [w.reply(), w.reply(), w.reply(), w.reply()]
                 w.send(b"Subject: two\r\n\r\nhello again\r\n.\r\nQUIT\r\n")
                 replies += [w.reply(), w.reply()]
