@@ -5,3 +5,14 @@ from hypothesis import settings
 
 settings.register_profile("bridge", deadline=None, print_blob=True)
 settings.load_profile("bridge")
+
+import os  # noqa: E402
+import time  # noqa: E402
+
+#: the seed of this run's mutation fuzzer (tests/hostile): a new one per run, printed, and taken from
+#: MMS_BRIDGE_FUZZ_SEED to replay a run
+FUZZ_SEED = int(os.environ.get("MMS_BRIDGE_FUZZ_SEED") or time.time())
+
+
+def pytest_report_header() -> str:
+    return f"mutation fuzzer seed: {FUZZ_SEED} (MMS_BRIDGE_FUZZ_SEED={FUZZ_SEED} replays it)"

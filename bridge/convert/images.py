@@ -26,6 +26,24 @@ JPEG_QUALITY_MAX = 85
 JPEG_QUALITY_MIN = 25
 #: below this edge a picture is no longer worth sending
 MIN_EDGE = 48
+#: the decoded raster one picture may take (width x height x bytes per pixel, after JPEG DCT scaling): 96 MiB,
+#: a 24-megapixel RGBA or 32-megapixel RGB picture. Converting modes makes up to two more rasters of that order,
+#: so one decode peaks near three times this; a 9999x9999 RGBA PNG (400 MB decoded) is refused before decoding.
+MAX_DECODE_BYTES = 96 * 1024 * 1024
+#: bytes per pixel of a decoded raster, by Pillow mode (unlisted modes count 4)
+_MODE_BYTES = {
+    "1": 1,
+    "L": 1,
+    "P": 1,
+    "LA": 2,
+    "PA": 2,
+    "La": 2,
+    "I;16": 2,
+    "I;16B": 2,
+    "I;16L": 2,
+    "RGB": 3,
+    "YCbCr": 3,
+}
 _ORIENTATION_TAG = 0x0112
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
 
@@ -105,10 +123,16 @@ def _decode(data: bytes, max_w: int, max_h: int, max_pixels: int) -> Image.Image
         need = (max_h, max_w) if orientation in _SWAPS_AXES else (max_w, max_h)
         need = _scaled(w, h, *need)
         im.draft("RGB" if im.mode not in ("L", "CMYK") else im.mode, need)
+    raster = im.width * im.height * _MODE_BYTES.get(im.mode, 4)
+    if raster > MAX_DECODE_BYTES:
+        raise ImageDropped(
+            f"{im.width}x{im.height} {im.mode} would take {raster // 2**20} MiB to decode "
+            f"(at most {MAX_DECODE_BYTES // 2**20} MiB)"
+        )
     try:
         im.load()
-    except OSError as exc:
-        raise ImageDropped(f"the picture is damaged ({exc})") from exc
+    except Exception as exc:  # Pillow's decoders raise OSError, SyntaxError, ValueError, struct.error, ...
+        raise ImageDropped(f"the picture is damaged ({exc.__class__.__name__})") from exc
     if orientation != 1:
         im = ImageOps.exif_transpose(im)
     im = _normalise_mode(im)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass, field
+from email.errors import HeaderParseError
 from email.header import decode_header
 from html.parser import HTMLParser
 
@@ -44,16 +45,29 @@ CHARSET_ALIASES = {
 }
 
 
+#: codecs Python finds by name that are not charsets a mail can be written in: bytes-to-bytes transforms
+#: (zlib, base64, hex, rot13 are refused by `_is_text_encoding`), and text codecs for other jobs
+_NOT_CHARSETS = frozenset(
+    {"idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape", "palmos", "mbcs", "oem", "charmap"}
+)
+#: C0 controls and DEL: nothing a header's text may carry into a PDU or a slide
+_CONTROLS = dict.fromkeys([*range(0x20), 0x7F], " ")
+
+
 def codec_for(charset: str | None) -> str | None:
-    """The Python codec for a MIME charset label, or None when Python knows no such charset."""
+    """The Python codec for a MIME charset label, or None when Python knows no such charset (a transform codec
+    such as zlib, or a label with a NUL in it, counts as unknown)."""
     if not charset:
         return "utf-8"
     label = charset.strip().strip('"').lower()
     label = CHARSET_ALIASES.get(label, label)
     try:
-        return codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError):
         return None
+    if not getattr(info, "_is_text_encoding", True) or info.name.replace("_", "-") in _NOT_CHARSETS:
+        return None
+    return info.name
 
 
 def decode_bytes(raw: bytes, charset: str | None, warnings: list[str], what: str) -> str:
@@ -74,12 +88,15 @@ def decode_bytes(raw: bytes, charset: str | None, warnings: list[str], what: str
             return text
     try:
         return raw.decode(name)
-    except UnicodeDecodeError:
+    except UnicodeError:  # UnicodeDecodeError, and the plain UnicodeError some codecs raise
         pass
     if name == "utf-8" and charset in (None, "", "us-ascii", "ascii"):
         # unlabelled or ASCII-labelled 8-bit text that is not UTF-8 is most often windows-1252
         return raw.decode("cp1252", "replace")
-    text = raw.decode(name, "replace")
+    try:
+        text = raw.decode(name, "replace")
+    except UnicodeError:
+        text = raw.decode("utf-8", "replace")
     warnings.append(f"{what}: bytes that are not {charset or 'UTF-8'} replaced by U+FFFD")
     return text
 
@@ -88,13 +105,13 @@ def decode_header_value(value: object, warnings: list[str], what: str, fallback:
     """An RFC 2047 header value as text; raw 8-bit octets are read in `fallback` (the body's charset)."""
     if value is None:
         return ""
-    if isinstance(value, str) and "=?" not in value and value.isascii():
+    if isinstance(value, str) and "=?" not in value and value.isascii() and value.isprintable():
         return " ".join(value.split())  # nothing encoded: most headers of most mails
     out = []
     try:
         # a str, or the Header object compat32 makes of a header with raw 8-bit octets
         chunks = decode_header(value)  # type: ignore[arg-type]
-    except (ValueError, LookupError, AssertionError):
+    except (ValueError, LookupError, AssertionError, HeaderParseError):
         chunks = [(str(value), None)]
     for chunk, label in chunks:
         charset = None if label in (None, "unknown-8bit") else label
@@ -104,7 +121,7 @@ def decode_header_value(value: object, warnings: list[str], what: str, fallback:
             out.append(decode_bytes(raw, charset or fallback, warnings, what))
         else:
             out.append(decode_bytes(chunk, charset, warnings, what))
-    text = "".join(out)
+    text = "".join(out).translate(_CONTROLS)
     return " ".join(text.split())
 
 

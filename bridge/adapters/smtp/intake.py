@@ -27,7 +27,7 @@ from bridge.adapters.store.base import JobStore, NewJob
 from bridge.codec.mms import encode_pdu
 from bridge.convert.compose import ConversionRefused, ConvertOptions, convert_mail, send_req
 from bridge.convert.profile import Profile, strictest
-from bridge.errors import StoreError
+from bridge.errors import DecodeError, EncodeError, StoreError
 from bridge.model import MSISDN, Notify, StoredMessage
 
 log = logging.getLogger("bridge.intake")
@@ -195,6 +195,14 @@ class IntakeHandler:
         except ConversionRefused as exc:
             log.info("intake=refused status=%s reason=%r", exc.status, exc.reason)
             return f"554 {exc.status} {exc.reason}"
+        except (EncodeError, DecodeError) as exc:
+            # what the mail holds cannot be written as an MMS: the mail's fault, said without a traceback
+            log.info("intake=refused status=5.6.0 reason=%r", str(exc))
+            return "554 5.6.0 The message cannot be made into an MMS"
+        except Exception:
+            # a bug of ours met by this mail: "later", with the trace for us; the sender's MTA keeps the mail
+            log.exception("intake=conversion-failed")
+            return "451 4.3.0 Local error in processing, try again later"
         now = self.clock()
         message = StoredMessage(
             id=queue_id,
