@@ -45,6 +45,7 @@ from bridge.config import Config, ConvertConfig, RouteConfig
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
 from bridge.errors import ConfigError
+from bridge.logs import OneLineFormatter
 from bridge.model import MSISDN
 from bridge.pipeline import RetryPolicy
 from bridge.routing import RouteRule, choose
@@ -59,7 +60,9 @@ class WorkerDied(RuntimeError):
 
 
 def setup_logging(level: str) -> None:
-    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
     # aiosmtpd logs every command line, phone numbers included: keep only its warnings
     logging.getLogger("mail.log").setLevel(logging.WARNING)
 

@@ -39,6 +39,7 @@ ALLOWED = {
     "bridge.phone": {"bridge.errors", "bridge.model", "bridge.codec"},
     "bridge.routing": set(),
     "bridge.ids": set(),
+    "bridge.logs": set(),
 }
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 import time
 from collections import OrderedDict
@@ -51,6 +52,8 @@ _STATUS_EVENTS = {
 }
 #: Kannel's DLR types (User's Guide, dlr-mask)
 _DLR_TYPES = {1: "delivered", 2: "failed", 4: "queued-at-smsc", 8: "accepted-by-smsc", 16: "rejected-by-smsc"}
+_SMS_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_DLR_TYPE = re.compile(r"[0-9]{1,3}")
 _SERVED_STATES = (JobState.NOTIFIED, JobState.LEASED, JobState.RETRIEVED, JobState.DELIVERED)
 
 
@@ -219,8 +222,9 @@ class MmscWeb:
         """Kannel's delivery report for one notification SMS (dlr-url): logged; the MMS itself is confirmed only
         by the phone's fetch and answer."""
         sms_id, kind = request.query.get("id", ""), request.query.get("type", "")
-        if not sms_id or not kind.isdigit():
-            raise web.HTTPBadRequest(text="expected id= and type=\n")
+        # the id is ours (put in the dlr-url); anything else is not Kannel calling, and never reaches the log
+        if not _SMS_ID.fullmatch(sms_id) or not _DLR_TYPE.fullmatch(kind):
+            raise web.HTTPBadRequest(text="expected id= (the SMS id) and type= (a Kannel DLR type)\n")
         log.info("sms receipt id=%s type=%s", sms_id, _DLR_TYPES.get(int(kind), kind))
         self.sms_reports.append((sms_id, int(kind)))
         del self.sms_reports[:-100]
