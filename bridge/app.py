@@ -437,6 +437,8 @@ class Bridge:
                 timeout_s=rc.timeout_s,
                 delivery_report=rc.delivery_report,
                 allow_adaptations=rc.allow_adaptations,
+                unknown_outcome_wait_s=rc.unknown_outcome_wait_s,
+                unknown_outcome_resends=rc.unknown_outcome_resends,
             )
             return MM7Route(settings, name=rc.label)
         if rc.kind == "eaif":

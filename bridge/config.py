@@ -229,6 +229,8 @@ class RouteConfig:
     delivery_report: bool = True
     allow_adaptations: bool = True
     eaif_version: str = "3.0"
+    unknown_outcome_wait_s: float = 300.0
+    unknown_outcome_resends: int = 1
     callback_username: str = ""
     callback_password: str = ""
     callback_allow: tuple[str, ...] = ()
@@ -265,6 +267,8 @@ class RouteConfig:
                 "route.callback_username: an mm7 route with delivery_report takes the MMSC's reports at "
                 f"/mm7/{self.label}; set callback_username and callback_password, or callback_allow ({where})"
             )
+        if self.unknown_outcome_wait_s < 0 or self.unknown_outcome_resends < 0:
+            raise ConfigError(f"route.unknown_outcome_wait_s, route.unknown_outcome_resends: at least 0 ({where})")
         if self.callback_username and not self.callback_password:
             raise ConfigError(f"route.callback_password: needed with callback_username ({where})")
 

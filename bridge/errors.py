@@ -56,7 +56,16 @@ class DeliveryError(BridgeError):
 
 
 class TemporaryFailure(DeliveryError):
-    """Worth another try later."""
+    """Worth another try later; not before `retry_after_s` seconds when that is set."""
+
+    def __init__(self, detail: str, status: str, *, retry_after_s: float = 0.0) -> None:
+        super().__init__(detail, status)
+        self.retry_after_s = retry_after_s
+
+
+class UnknownOutcome(TemporaryFailure):
+    """The request reached the peer and no answer came (a timeout or a dropped connection after sending): it may
+    have been taken, so another try may deliver the message twice."""
 
 
 class PermanentFailure(DeliveryError):

@@ -33,6 +33,8 @@ class Outcome:
     detail: str = ""
     mmsc_id: str | None = None
     route: str | None = None
+    #: a temporary failure's "not before": the next try waits at least this long (0: the backoff alone)
+    retry_after_s: float = 0.0
 
 
 class ActionKind(StrEnum):
@@ -116,7 +118,8 @@ def decide(job: Job, outcome: Outcome, *, now: float, policy: RetryPolicy, draw:
     if outcome.kind is OutcomeKind.PENDING:
         at = min(renotify_at(job.attempts + 1, policy, now), job.expires_at)
     else:
-        at = min(now + backoff_s(job.attempts + 1, policy, draw), job.expires_at)
+        wait = max(backoff_s(job.attempts + 1, policy, draw), outcome.retry_after_s)
+        at = min(now + wait, job.expires_at)
     warn = (
         policy.delay_warning_s is not None
         and not job.delay_notified

@@ -164,7 +164,9 @@ class Worker:
         except PermanentFailure as exc:
             return Outcome(kind=OutcomeKind.PERMANENT, status=exc.status, detail=exc.detail)
         except TemporaryFailure as exc:
-            return Outcome(kind=OutcomeKind.TEMPORARY, status=exc.status, detail=exc.detail)
+            return Outcome(
+                kind=OutcomeKind.TEMPORARY, status=exc.status, detail=exc.detail, retry_after_s=exc.retry_after_s
+            )
         except Exception as exc:  # the per-job catch-all: a route bug must not stop the queue
             log.exception("job=%s route=%s unexpected error", job.id, self.route.name)
             return Outcome(kind=OutcomeKind.TEMPORARY, status="4.3.0", detail=f"internal error: {exc!r}")

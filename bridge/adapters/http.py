@@ -1,7 +1,8 @@
 """What the HTTP adapters share (the MM7, EAIF and MM1 routes, Kannel): one httpx client each, and HTTP trouble
 mapped to our delivery errors at this boundary (httpx's exceptions never leave it).
 
-- no connection, a timeout, a dropped connection: temporary (4.4.1 / 4.4.2);
+- no connection, a timeout, a dropped connection: temporary (4.4.1 / 4.4.2); once the request was written, an
+  `UnknownOutcome` (the peer may have taken it);
 - 5xx, 408, 429, and 401/403 (our credentials: an operator fixes them, the queue drains): temporary 4.4.2;
 - any other 4xx: permanent 5.3.0 (the MMSC refuses the request itself).
 """
@@ -12,7 +13,7 @@ import ssl
 
 import httpx
 
-from bridge.errors import PermanentFailure, TemporaryFailure
+from bridge.errors import PermanentFailure, TemporaryFailure, UnknownOutcome
 
 TEMPORARY_HTTP = frozenset({401, 403, 408, 429})
 
@@ -42,6 +43,10 @@ async def post(
 ) -> httpx.Response:
     try:
         return await http.post(url, content=content, headers=headers)
+    except (httpx.ReadTimeout, httpx.ReadError, httpx.RemoteProtocolError) as exc:
+        # the request was written: the peer may have taken it and died or stalled before answering
+        status = "4.4.1" if isinstance(exc, httpx.ReadTimeout) else "4.4.2"
+        raise UnknownOutcome(f"{where}: no answer after the request was sent ({type(exc).__name__})", status) from exc
     except httpx.TimeoutException as exc:
         raise TemporaryFailure(f"{where}: no answer in time ({type(exc).__name__})", "4.4.1") from exc
     except httpx.ConnectError as exc:

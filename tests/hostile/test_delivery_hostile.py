@@ -197,3 +197,30 @@ def test_mm7_callbacks_fail_closed_and_refuse_dtds_in_any_encoding(tmp_path: Pat
 
     open_route = mm7_route(peer, name="open", delivery_report=False, callback_username="", callback_password="")
     run_with_peer(lambda: config(tmp_path, mm7_route(peer), open_route), peer, body)
+
+
+def test_a_slow_mmsc_is_not_sent_the_same_message_again_and_again(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The MMSC takes 2.5 s to answer, the route waits 1 s: each SubmitReq may have been taken. The bridge waits
+    unknown_outcome_wait_s before one resend, then gives up with 4.4.7 instead of sending a third copy."""
+    import logging
+
+    from tests.adapters.mmsc_peer import STALL
+    from tests.adapters.test_routes import outbox
+
+    caplog.set_level(logging.INFO)
+    peer = Peer(script=[STALL, STALL, STALL, STALL])
+
+    async def body(bridge: Bridge) -> None:
+        assert bridge.port is not None
+        job_id = await send_mm7(bridge.port)
+        job = await job_in(bridge, job_id, JobState.FAILED)
+        assert job.last_status == "4.4.7" and "may have been delivered" in (job.last_error or "")
+        assert len(peer.requests) == 2  # the first and one resend, no more
+        first, second = (r for r in caplog.records if "outcome=unknown" in r.getMessage())
+        assert "possibly_duplicate=yes" in first.getMessage() and second.created - first.created >= 1.5
+        assert len(outbox(tmp_path)) == 1  # the sender hears of it once
+
+    route = {"timeout_s": 1.0, "unknown_outcome_wait_s": 1.5, "unknown_outcome_resends": 1}
+    run_with_peer(lambda: config(tmp_path, mm7_route(peer, delivery_report=True, **route)), peer, body)
