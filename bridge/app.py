@@ -342,6 +342,7 @@ class Bridge:
                 allowed_senders=s.allowed_senders,
                 rate_limit_per_minute=s.rate_limit_per_minute,
                 expiry_s=d.expiry_s,
+                conversion_deadline_s=s.conversion_deadline_s,
                 profile=convert_profile(cv),
                 convert=convert_options(cv),
                 route_profile=self._route_profile() if any(r.profile for r in c.routes) else None,

@@ -127,6 +127,7 @@ class SmtpConfig:
     rate_limit_per_minute: int = 60
     spool_dir: str = "var/spool"
     conversion_threads: int = 2
+    conversion_deadline_s: float = 60.0
     lmtp: bool = False
     idle_timeout_s: float = 300.0
 
@@ -147,6 +148,10 @@ class SmtpConfig:
             raise ConfigError("smtp.users_file: AUTH is offered only after STARTTLS, so set smtp.tls_cert_file")
         if self.conversion_threads < 1:
             raise ConfigError(f"smtp.conversion_threads: at least 1, got {self.conversion_threads}")
+        if self.conversion_deadline_s <= 0:
+            raise ConfigError(
+                f"smtp.conversion_deadline_s: a positive number of seconds, got {self.conversion_deadline_s}"
+            )
         if self.idle_timeout_s <= 0:
             raise ConfigError(f"smtp.idle_timeout_s: a positive number of seconds, got {self.idle_timeout_s}")
         if self.number_check not in ("valid", "possible"):

@@ -98,10 +98,14 @@ def decode_uu_block(data: bytes) -> bytes | None:
 def find_uu_blocks(data: bytes) -> list[tuple[str, bytes, int, int]]:
     """Every `begin ... end` uuencoded block: (file name, content, start offset, end offset)."""
     blocks = []
+    taken_to = 0
     for m in _UU_BEGIN.finditer(data):
+        if m.start() < taken_to:
+            continue  # a "begin" line inside the block before it
         end = data.find(b"\nend", m.end())
         if end < 0:
-            continue
+            break  # no "end" after this one, so none after any later "begin" either: stop, keep this linear
+        taken_to = end + 4
         out = bytearray()
         for line in data[m.end() : end].split(b"\n"):
             line = line.rstrip(b"\r")

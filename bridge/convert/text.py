@@ -101,10 +101,16 @@ def decode_bytes(raw: bytes, charset: str | None, warnings: list[str], what: str
     return text
 
 
+#: what of a header's value is read: far more than any MMS field (a Subject is shown in ~40 characters)
+MAX_HEADER_CHARS = 4096
+
+
 def decode_header_value(value: object, warnings: list[str], what: str, fallback: str | None = None) -> str:
     """An RFC 2047 header value as text; raw 8-bit octets are read in `fallback` (the body's charset)."""
     if value is None:
         return ""
+    if isinstance(value, str) and len(value) > MAX_HEADER_CHARS:
+        value = value[:MAX_HEADER_CHARS]  # the stdlib decoder is quadratic in encoded words; no MMS field is longer
     if isinstance(value, str) and "=?" not in value and value.isascii() and value.isprintable():
         return " ".join(value.split())  # nothing encoded: most headers of most mails
     out = []
@@ -234,10 +240,38 @@ class _Extractor(HTMLParser):
             self.link_text.append(data)
 
 
+#: a tag from its "<name" up to its ">" or, when that is missing, up to the next "<" (never across one)
+_TAG = re.compile(r"<(?=[A-Za-z/!?])[^<>]*>?")
+
+
+def _mend_tag(m: re.Match[str]) -> str:
+    tag = m.group(0)
+    if tag.startswith("<!["):
+        return " "  # a CDATA or marked section: in HTML, browsers read it as a bogus comment up to its ">"
+    if tag.endswith(">") and tag.count('"') % 2 == 0 and tag.count("'") % 2 == 0:
+        return tag
+    # an unclosed quote or tag: HTMLParser would look for its end to the end of the document, once per tag,
+    # which makes broken markup quadratic; without quotes and with its ">" it is read in one pass
+    return tag.rstrip(">").replace('"', " ").replace("'", " ") + ">"
+
+
+def _cut_open_comment(html: str) -> str:
+    """`html` up to its first comment that never closes (all of the rest is inside it), found in one pass."""
+    at = html.find("<!--")
+    while at >= 0:
+        end = html.find("-->", at + 4)
+        if end < 0:
+            return html[:at]
+        at = html.find("<!--", end + 3)
+    return html
+
+
 def html_to_text(html: str) -> HtmlText:
     """Readable text from HTML: paragraphs, line breaks, list bullets and link targets kept; no markup, CSS or
-    scripts. The text is cut at each <img>, so that an image's caption is the text that follows it."""
+    scripts. The text is cut at each <img>, so that an image's caption is the text that follows it. Broken tags
+    (an attribute's quote or the tag itself never closed) are mended first, so the cost stays linear."""
     parser = _Extractor()
+    html = _TAG.sub(_mend_tag, _cut_open_comment(html))
     try:
         parser.feed(html)
         parser.close()

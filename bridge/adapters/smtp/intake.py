@@ -5,7 +5,9 @@ MAIL: who may send (authenticated users, an allow-list of addresses and domains)
 `max_recipients` (452 4.5.3). DATA: DKIM per sender-domain policy (dkimpy; 550 5.7.20 when required and
 missing), the verdict recorded in an `Authentication-Results` header; conversion to MMS in a bounded thread
 pool (554 with the converter's enhanced code and reason); the job committed durably, then and only then
-`250 2.0.0 queued as <id>`. A store failure is `451 4.3.0`, so the client tries again.
+`250 2.0.0 queued as <id>`. A store failure is `451 4.3.0`, so the client tries again. A conversion past
+`conversion_deadline_s` is deferred (`451 4.3.0`, the sender's MTA tries again later; every conversion step is
+linear in its input, so this bounds a mail's cost, not its size); small text mails never wait behind large ones.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ class IntakeSettings:
     expiry_s: float
     profile: Profile
     convert: ConvertOptions
+    #: a conversion still running after this long is answered 451 4.3.0 (the sender's MTA tries again later)
+    conversion_deadline_s: float = 60.0
     #: the budget of the route that takes a number (`[[route]]` profile); None: `profile` for every number
     route_profile: Callable[[MSISDN], Profile] | None = None
 
@@ -51,6 +55,15 @@ class IntakeSettings:
 #: mails up to this size with no base64 or uuencoded part (no picture to decode) are converted in the event loop
 INLINE_BYTES = 16 * 1024
 _ENCODED_MEDIA = re.compile(rb"(?im)^content-transfer-encoding:[ \t]*(?:base64|x-uuencode|x-uue)|^begin [0-7]{3} ")
+
+
+class _Overrun(Exception):
+    """A conversion past its deadline: the reply to give now, and the thread's future still running."""
+
+    def __init__(self, future: asyncio.Future[Any], reply: str) -> None:
+        super().__init__(reply)
+        self.future = future
+        self.reply = reply
 
 
 def _sender_allowed(sender: str, allowed: tuple[str, ...]) -> bool:
@@ -133,8 +146,23 @@ class IntakeHandler:
 
     async def _data(self, envelope: Any) -> str:
         started = self.clock()
-        async with self._gate:  # reading and converting hold the whole mail; committing does not need the gate
+        if envelope.spool_path is None and len(envelope.content or b"") <= INLINE_BYTES:
+            # a small mail holds little memory and converts in well under a millisecond: it never queues behind
+            # the large ones at the gate, so no large mail can hold up its reply
             prepared = await self._prepare(envelope)
+        else:
+            await self._gate.acquire()  # reading and converting hold the whole mail; committing does not
+            try:
+                prepared = await self._prepare(envelope)
+            except _Overrun as overrun:
+                # the thread cannot be stopped: its slot stays taken until it ends, so that a client sending
+                # the same mail again and again cannot pile up conversions
+                overrun.future.add_done_callback(lambda _: self._gate.release())
+                return overrun.reply
+            except BaseException:
+                self._gate.release()
+                raise
+            self._gate.release()
         if isinstance(prepared, str):
             return prepared
         message, jobs = prepared
@@ -191,7 +219,18 @@ class IntakeHandler:
                 # a small mail of text alone converts in a fraction of a millisecond: a thread hop would cost more
                 mms, conv = convert()
             else:
-                mms, conv = await loop.run_in_executor(self.executor, convert)
+                future = loop.run_in_executor(self.executor, convert)
+                try:
+                    mms, conv = await asyncio.wait_for(asyncio.shield(future), self.settings.conversion_deadline_s)
+                except TimeoutError:
+                    log.warning(
+                        "intake=deferred reason=conversion-deadline seconds=%s", self.settings.conversion_deadline_s
+                    )
+                    reply = (
+                        f"451 4.3.0 Converting this message took over {self.settings.conversion_deadline_s:g} s, "
+                        "try again later"
+                    )
+                    raise _Overrun(future, reply) from None
         except ConversionRefused as exc:
             log.info("intake=refused status=%s reason=%r", exc.status, exc.reason)
             return f"554 {exc.status} {exc.reason}"
