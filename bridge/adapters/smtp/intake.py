@@ -238,6 +238,8 @@ class IntakeHandler:
             # what the mail holds cannot be written as an MMS: the mail's fault, said without a traceback
             log.info("intake=refused status=5.6.0 reason=%r", str(exc))
             return "554 5.6.0 The message cannot be made into an MMS"
+        except _Overrun:
+            raise
         except Exception:
             # a bug of ours met by this mail: "later", with the trace for us; the sender's MTA keeps the mail
             log.exception("intake=conversion-failed")
