@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 import os
+import resource
 import signal
 import ssl
 from collections.abc import Callable
@@ -16,8 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import bcrypt
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import AuthResult
 
 from bridge.adapters.mail.base import MailSender
 from bridge.adapters.mail.outbox import OutboxMailSender
@@ -35,10 +35,11 @@ from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelPushSender, KannelSettings
 from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
+from bridge.adapters.smtp.auth import PasswordChecker
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
 from bridge.adapters.smtp.recipients import RecipientPolicy, parse_recipient
-from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
+from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP, ConnectionLimits
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.config import Config, ConvertConfig, RouteConfig
@@ -85,17 +86,52 @@ def load_users(path: Path) -> dict[str, bytes]:
     return users
 
 
-def make_authenticator(users: dict[str, bytes]) -> Callable[..., AuthResult]:
-    def authenticate(server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
-        if not isinstance(auth_data, LoginPassword):
-            return AuthResult(success=False, handled=False)
-        user = auth_data.login.decode("utf-8", "replace")
-        hashed = users.get(user)
-        ok = hashed is not None and bcrypt.checkpw(auth_data.password, hashed)
-        log.info("auth user=%s result=%s", user, "ok" if ok else "refused")
-        return AuthResult(success=ok, handled=False)
+def _checked_by_the_protocol(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    """aiosmtpd offers AUTH only with an authenticator; `BridgeSMTP` checks passwords itself, asynchronously
+    (`PasswordChecker`), so this one is never asked and refuses if it were."""
+    return AuthResult(success=False, handled=False)
 
-    return authenticate
+
+#: descriptors kept free beyond the SMTP connections: the web side, the store, spool files, outgoing HTTP
+SPARE_FILES = 256
+
+
+def fit_open_files(max_connections: int) -> int:
+    """Raise the soft open-file limit so that `max_connections` and SPARE_FILES fit; when the hard limit is
+    too low for that, the connection cap that fits (at least 1), with a warning. At the cap the bridge refuses
+    connections with 421 instead of running out of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = max_connections + SPARE_FILES
+    if hard != resource.RLIM_INFINITY and wanted > hard:
+        wanted = hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        soft = wanted
+    if soft == resource.RLIM_INFINITY:
+        return max_connections
+    fits = max(1, min(max_connections, soft - SPARE_FILES // 4 - 16))
+    if fits < max_connections:
+        log.warning(
+            "smtp.max_connections: %d do not fit the open-file limit %d; at most %d", max_connections, soft, fits
+        )
+    return fits
+
+
+_last_accept_error = 0.0
+
+
+def quiet_accept_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio reports each failed accept() (out of descriptors) with a traceback, as fast as clients connect:
+    those are logged once per 10 s in one line; everything else goes to the default handler."""
+    global _last_accept_error
+    exc = context.get("exception")
+    if isinstance(exc, OSError) and "accept" in str(context.get("message", "")):
+        now = loop.time()
+        if now - _last_accept_error >= 10.0:
+            _last_accept_error = now
+            log.error("smtp=accept-failed error=%r (the open-file limit; logged once per 10 s)", exc)
+        return
+    loop.default_exception_handler(context)
 
 
 def tls_context(cert: str, key: str) -> ssl.SSLContext:
@@ -262,6 +298,7 @@ class Bridge:
         self.http_port: int | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self.worker_died = False
+        self.password_checker: PasswordChecker | None = None
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
 
     async def start(self) -> None:
@@ -271,7 +308,13 @@ class Bridge:
         self.mailer = make_mailer(c)
         needs_web = any(r.kind in ("builtin", "mm7") for r in c.routes)
         if needs_web:
-            self.web = MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake())
+            self.web = MmscWeb(
+                store=self.store,
+                ack_wait_s=c.mmsc.ack_wait_s,
+                on_answer=lambda: self.worker.wake(),
+                header_timeout_s=c.mmsc.header_timeout_s,
+                body_timeout_s=c.mmsc.body_timeout_s,
+            )
             callbacks = {
                 r.label: CallbackSettings(
                     route=r.label,
@@ -360,15 +403,23 @@ class Bridge:
             on_queued=self.worker.wake,
         )
         tls = tls_context(s.tls_cert_file, s.tls_key_file) if s.tls_cert_file else None
-        authenticator = make_authenticator(load_users(Path(s.users_file))) if s.users_file else None
+        self.password_checker = PasswordChecker(load_users(Path(s.users_file))) if s.users_file else None
+        authenticator = _checked_by_the_protocol if self.password_checker is not None else None
         spool = Path(s.spool_dir)
 
         protocol = BridgeLMTP if s.lmtp else BridgeSMTP
+        limits = self.smtp_limits = ConnectionLimits(
+            max_connections=fit_open_files(s.max_connections),
+            max_per_ip=s.max_connections_per_ip,
+            max_memory_bytes=s.max_memory_data_bytes,
+        )
 
         def factory() -> BridgeSMTP:
             return protocol(
                 self.handler,
                 spool_dir=spool,
+                limits=limits,
+                password_checker=self.password_checker,
                 data_size_limit=s.max_message_bytes,
                 timeout=s.idle_timeout_s,
                 enable_SMTPUTF8=True,
@@ -384,6 +435,7 @@ class Bridge:
             )
 
         loop = asyncio.get_running_loop()
+        loop.set_exception_handler(quiet_accept_errors)
         self._server = await loop.create_server(factory, host=s.host, port=s.port)
         self.port = self._server.sockets[0].getsockname()[1]
         self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
@@ -483,6 +535,8 @@ class Bridge:
             await self.router.close()
         # conversions in flight finish; their mails are committed or refused before we close the store
         await asyncio.to_thread(self._executor.shutdown, True)
+        if self.password_checker is not None:
+            self.password_checker.close()
         await asyncio.sleep(0)
         await self.store.close()
 

@@ -128,6 +128,9 @@ class SmtpConfig:
     spool_dir: str = "var/spool"
     conversion_threads: int = 2
     conversion_deadline_s: float = 60.0
+    max_connections: int = 200
+    max_connections_per_ip: int = 50
+    max_memory_data_bytes: int = 64 * 1024 * 1024
     lmtp: bool = False
     idle_timeout_s: float = 300.0
 
@@ -148,6 +151,10 @@ class SmtpConfig:
             raise ConfigError("smtp.users_file: AUTH is offered only after STARTTLS, so set smtp.tls_cert_file")
         if self.conversion_threads < 1:
             raise ConfigError(f"smtp.conversion_threads: at least 1, got {self.conversion_threads}")
+        if self.max_connections < 1 or self.max_connections_per_ip < 1:
+            raise ConfigError("smtp.max_connections, smtp.max_connections_per_ip: at least 1")
+        if self.max_memory_data_bytes < 0:
+            raise ConfigError(f"smtp.max_memory_data_bytes: at least 0, got {self.max_memory_data_bytes}")
         if self.conversion_deadline_s <= 0:
             raise ConfigError(
                 f"smtp.conversion_deadline_s: a positive number of seconds, got {self.conversion_deadline_s}"
@@ -302,10 +309,14 @@ class MmscConfig:
     content_grace_s: float = 86_400.0
     renotify_s: tuple[float, ...] = (600.0, 3600.0, 14_400.0, 43_200.0)
     sender_in_notification: bool = True
+    header_timeout_s: float = 30.0
+    body_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"mmsc.port: 0..65535, got {self.port}")
+        if self.header_timeout_s <= 0 or self.body_timeout_s <= 0:
+            raise ConfigError("mmsc.header_timeout_s, mmsc.body_timeout_s: positive numbers of seconds")
         if self.public_url and not self.public_url.startswith(("http://", "https://")):
             raise ConfigError(f"mmsc.public_url: an http:// or https:// URL, got {self.public_url!r}")
         if not self.renotify_s or any(s <= 0 for s in self.renotify_s):

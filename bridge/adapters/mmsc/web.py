@@ -19,8 +19,9 @@ import logging
 import re
 import socket
 import time
+import weakref
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
@@ -101,6 +102,8 @@ class MmscWeb:
         on_answer: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         cache_entries: int = 32,
+        header_timeout_s: float = 30.0,
+        body_timeout_s: float = 60.0,
     ) -> None:
         self.store = store
         self.ack_wait_s = ack_wait_s
@@ -108,17 +111,27 @@ class MmscWeb:
         self.clock = clock
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_entries = cache_entries
-        self.app = web.Application(client_max_size=MAX_POST_BYTES)
+        self.header_timeout_s = header_timeout_s
+        self.body_timeout_s = body_timeout_s
+        self.app = web.Application(client_max_size=MAX_POST_BYTES, middlewares=[self._bounded])
         self.app.router.add_get("/m/{token}", self.get_content)
         self.app.router.add_post("/m", self.post_answer)
         self.app.router.add_get("/sms/dlr", self.sms_report)
         self._runner: web.AppRunner | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self.port: int | None = None
         #: the last SMS delivery reports, (sms id, Kannel DLR type)
         self.sms_reports: list[tuple[str, int]] = []
 
     async def start(self, host: str, port: int) -> int:
-        self._runner = web.AppRunner(self.app, access_log=None)
+        # no lingering: the rest of a refused body (413) is not read, the connection is closed after the answer;
+        # an idle keep-alive connection is closed after the header timeout
+        self._runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            lingering_time=0.0,
+            keepalive_timeout=self.header_timeout_s,
+        )
         await self._runner.setup()
         # our own listening socket, so that port 0 gives a port we can read back
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -133,11 +146,50 @@ class MmscWeb:
         sock.setblocking(False)
         await web.SockSite(self._runner, sock).start()
         self.port = int(sock.getsockname()[1])
+
+        self._sweeper = asyncio.create_task(self._close_slow_connections())
         return self.port
 
     async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _close_slow_connections(self) -> None:
+        """aiohttp has no timeout for a request's headers: a connection that is not inside a request (headers
+        still coming, or idle) for `header_timeout_s` is closed. Checked twice a second."""
+        idle_since: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(0.5)
+            server = self._runner.server if self._runner is not None else None
+            now = loop.time()
+            for handler in list(server.connections) if server is not None else []:
+                if getattr(handler, "_request_in_progress", False):
+                    idle_since[handler] = now
+                elif now - idle_since.setdefault(handler, now) > self.header_timeout_s:
+                    handler.force_close()
+
+    @web.middleware
+    async def _bounded(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        """A body declared larger than the limit is refused before a byte of it is read, and its connection
+        closed; a body must arrive within `body_timeout_s`."""
+        limit = request.app._client_max_size  # aiohttp keeps the limit it enforces only there
+        if request.content_length is not None and request.content_length > limit:
+            raise web.HTTPRequestEntityTooLarge(
+                max_size=limit, actual_size=request.content_length, headers={"Connection": "close"}
+            )
+        if request.method != "POST":
+            return await handler(request)
+        try:
+            async with asyncio.timeout(self.body_timeout_s):
+                await request.read()  # read now, under the timeout; the handler's read() gets it from memory
+        except TimeoutError:
+            raise web.HTTPRequestTimeout(headers={"Connection": "close"}) from None
+        return await handler(request)
 
     async def _content(self, job: Job) -> bytes | None:
         if job.state.final:

@@ -16,15 +16,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, syntax
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, syntax
 
 from bridge import ids
 
@@ -83,6 +85,18 @@ _DEFAULT_ENHANCED = {
 _HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}(?: |$)")
 
 
+_last_refusal_log = 0.0
+
+
+def _log_refusal(reply: str) -> None:
+    """Connections refused at the cap are logged at most once every 10 s: a flood must not flood the log."""
+    global _last_refusal_log
+    now = time.monotonic()
+    if now - _last_refusal_log >= 10.0:
+        _last_refusal_log = now
+        log.warning("smtp=connection-refused reply=%r (logged once per 10 s)", reply)
+
+
 def with_enhanced_code(status: str) -> str:
     """`status` with an RFC 3463 code after the reply code when it has none (ENHANCEDSTATUSCODES, RFC 2034):
     the greeting, 354 and the EHLO lines are left as they are, as the RFC says."""
@@ -129,6 +143,38 @@ def _split_params(arg: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]
     return " ".join(kept), found
 
 
+class ConnectionLimits:
+    """What all the SMTP connections of one server share: how many there are (in all and per client address),
+    and how many DATA octets they hold in memory. Over a connection cap a client gets `421 4.7.0` and is closed;
+    over the memory bound a mail goes on to the spool folder instead of memory."""
+
+    def __init__(self, *, max_connections: int, max_per_ip: int, max_memory_bytes: int) -> None:
+        self.max_connections = max_connections
+        self.max_per_ip = max_per_ip
+        self.max_memory_bytes = max_memory_bytes
+        self.open = 0
+        self.per_ip: dict[str, int] = {}
+        self.memory_bytes = 0
+
+    def admit(self, ip: str) -> str | None:
+        """None when a connection from `ip` may open (and it is counted), else the reply that refuses it."""
+        if self.open >= self.max_connections:
+            return "421 4.7.0 Too many connections, try again later"
+        if self.per_ip.get(ip, 0) >= self.max_per_ip:
+            return "421 4.7.0 Too many connections from your address, try again later"
+        self.open += 1
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+        return None
+
+    def leave(self, ip: str) -> None:
+        self.open -= 1
+        left = self.per_ip.get(ip, 1) - 1
+        if left:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)
+
+
 class BridgeEnvelope(Envelope):
     """aiosmtpd's envelope plus what intake keeps: DSN parameters, the numbers, the spooled body."""
 
@@ -151,10 +197,54 @@ class BridgeSMTP(SMTP):
     # are still held to `command_size_limits` after they are read; DATA lines to MAX_LINE by our own reader.
     line_length_limit = 64 * 1024
 
-    def __init__(self, handler: Any, *, spool_dir: Path, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        spool_dir: Path,
+        limits: ConnectionLimits | None = None,
+        password_checker: Any = None,
+        **kwargs: Any,
+    ) -> None:
         self._idle_deadline = 0.0
+        self.password_checker = password_checker
+        self._credentials: LoginPassword | None = None
         super().__init__(handler, **kwargs)
         self.spool_dir = spool_dir
+        self.limits = limits or ConnectionLimits(max_connections=1 << 30, max_per_ip=1 << 30, max_memory_bytes=1 << 62)
+        self._counted_ip: str | None = None
+        self._refused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if self.transport is None and self._original_transport is None:  # a new connection, not STARTTLS
+            peer = transport.get_extra_info("peername")
+            ip = str(peer[0]) if isinstance(peer, tuple) else "local"
+            refusal = self.limits.admit(ip)
+            if refusal is not None:
+                # answered and closed at once: no session, no task, no timer for it
+                self._refused = True
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(refusal.encode() + b"\r\n")
+                transport.close()
+                _log_refusal(refusal)
+                return
+            self._counted_ip = ip
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if self._refused:
+            return
+        if self._counted_ip is not None:
+            self.limits.leave(self._counted_ip)
+            self._counted_ip = None
+        super().connection_lost(error)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._refused:
+            super().data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return None if self._refused else super().eof_received()
 
     def _reset_timeout(self, duration: float | None = None) -> None:
         # aiosmtpd cancels and re-arms a timer at every command, which leaves a cancelled timer in the loop's heap
@@ -174,6 +264,33 @@ class BridgeSMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         await super().push(with_enhanced_code(status) if isinstance(status, str) else status)
+
+    # AUTH: aiosmtpd parses PLAIN and LOGIN and then calls its authenticator synchronously, on the event loop.
+    # `_authenticate` only keeps the credentials it is handed; the auth_* methods then check them with the
+    # asynchronous `password_checker` (bcrypt in threads, delays after failures).
+    password_checker: Any = None
+
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        self._credentials = auth_data if isinstance(auth_data, LoginPassword) else None
+        return AuthResult(success=False, handled=False)
+
+    async def _checked(self, result: AuthResult) -> AuthResult:
+        credentials, self._credentials = getattr(self, "_credentials", None), None
+        if credentials is None or self.password_checker is None:
+            return result
+        peer = self.session.peer if self.session is not None else None
+        ip = str(peer[0]) if isinstance(peer, tuple) else "local"
+        ok = await self.password_checker.check(credentials.login, credentials.password, ip)
+        log.info("auth user=%s result=%s", credentials.login.decode("utf-8", "replace"), "ok" if ok else "refused")
+        if ok:
+            return AuthResult(success=True, handled=False, auth_data=credentials)
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
+        return await self._checked(await super().auth_LOGIN(_, args))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every address with the email package's full RFC 5322 parser, a large share of the
@@ -339,14 +456,20 @@ class BridgeSMTP(SMTP):
                     size += len(out)
                     if limit and size > limit:
                         problem = f"552 5.3.4 Message too big: over {limit} octets"
-                    elif fd is None and size <= SPOOL_AFTER:
+                    elif (
+                        fd is None
+                        and size <= SPOOL_AFTER
+                        and self.limits.memory_bytes + len(out) <= self.limits.max_memory_bytes
+                    ):
                         held += out
+                        self.limits.memory_bytes += len(out)
                     else:
                         try:
                             if fd is None:
                                 self.spool_dir.mkdir(parents=True, exist_ok=True)
                                 fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                                 out = bytes(held) + out
+                                self.limits.memory_bytes -= len(held)
                                 held.clear()
                             view = memoryview(out)
                             while view:
@@ -355,6 +478,7 @@ class BridgeSMTP(SMTP):
                             log.error("smtp=spool-failed error=%r", exc)
                             problem = SPOOL_FULL if exc.errno in _DISK_FULL else LOCAL_ERROR
                 if problem is not None:
+                    self.limits.memory_bytes -= len(held)
                     held.clear()
                 if end >= 0:
                     rest = bytes(buf[len(_END) :])
@@ -362,6 +486,8 @@ class BridgeSMTP(SMTP):
                         self._unread(rest)
                     return problem, size, (bytes(held) if fd is None else None)
         finally:
+            # the mail now belongs to the handler (a small one) or the spool file: it counts no more
+            self.limits.memory_bytes -= len(held)
             if fd is not None:
                 os.close(fd)
 
