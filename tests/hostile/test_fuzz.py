@@ -15,6 +15,7 @@ import pytest
 from bridge.app import Bridge
 from bridge.codec.mms import encode_pdu
 from bridge.convert.compose import ConversionRefused, convert_mail, send_req
+from bridge.model import JobState
 from tests.adapters.bridge_fixture import DOMAIN, bridge_config, running
 from tests.conftest import FUZZ_SEED
 from tests.hostile.mutate import corpus, mutants
@@ -22,6 +23,15 @@ from tests.hostile.smtp_wire import FINAL_WITH_ENHANCED, Wire
 from tests.paths import SHARED
 
 MAILS = corpus(SHARED / "corpus" / "real")
+#: the bound on the test process's resident memory after the fuzzed mails (the bridge runs in it)
+RSS_BOUND_MIB = 768
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS in /proc/self/status")
 
 
 def test_the_corpus_is_there() -> None:
@@ -76,7 +86,17 @@ def test_mutants_through_the_bridge_get_proper_replies_and_no_traceback(
             assert replies[-1][1].startswith(b"250")
             accepted = sum(r.startswith(b"250 2.0.0 queued") for _, r in replies[:-1])
             assert len(await bridge.store.list()) == accepted
+            # every accepted mail ends delivered (the folder route takes everything) or failed with one DSN
+            for _ in range(400):
+                jobs = await bridge.store.list()
+                if all(j.state.final for j in jobs):
+                    break
+                await asyncio.sleep(0.05)
+            assert all(j.state.final for j in jobs), [j.state for j in jobs if not j.state.final]
+            failed = [j for j in jobs if j.state is not JobState.DELIVERED]
+            assert len(list((tmp_path / "outbox").glob("*.eml"))) == len(failed)
             await check_still_serving(bridge)
+            assert rss_mib() < RSS_BOUND_MIB, f"RSS {rss_mib():.0f} MiB"
 
     asyncio.run(go())
     tracebacks = [r for r in caplog.records if r.exc_info]
