@@ -285,3 +285,29 @@ def test_the_spool_file_of_a_mail_cut_off_mid_data_is_removed(tmp_path: Path) ->
 
     run_bridge(tmp_path, body)
     assert os.path.isdir(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "end",
+    [b"\n.\n", b"\r\n.\n", b"\n.\r\n", b"\r.\r\n", b"\r\n.\r", b"\r\n\x00.\r\n", b"\r\n.\x00\r\n"],
+    ids=["lf-dot-lf", "crlf-dot-lf", "lf-dot-crlf", "cr-dot-crlf", "crlf-dot-cr", "nul-before-dot", "nul-after"],
+)
+def test_no_smuggling_through_an_end_of_data_that_is_not_crlf_dot_crlf(tmp_path: Path, end: bytes) -> None:
+    hidden = f"MAIL FROM:<evil@example.org>\r\nRCPT TO:<{INJECTED}>\r\nDATA\r\nSubject: injected\r\n\r\nx\r\n"
+
+    async def body(bridge: Bridge, port: int) -> None:
+        def session() -> list[bytes]:
+            with Wire(port) as w:
+                w.command(b"EHLO client.test")
+                w.command(b"MAIL FROM:<a@example.org>")
+                w.command(f"RCPT TO:<{RCPT}>".encode())
+                w.command(b"DATA")
+                w.send(b"Subject: outer\r\n\r\nhello" + end + hidden.encode() + b".\r\n")
+                return [w.reply(), w.command(b"NOOP")]
+
+        replies = await asyncio.to_thread(session)
+        assert replies[0][:3] in (b"250", b"500", b"554"), replies  # one answer for the whole of it
+        assert replies[1].startswith(b"250 2.0.0"), replies
+        assert all(j.recipient.e164 == "+12015554567" for j in await bridge.store.list())
+
+    run_bridge(tmp_path, body)
