@@ -16,3 +16,8 @@ FUZZ_SEED = int(os.environ.get("MMS_BRIDGE_FUZZ_SEED") or time.time())
 
 def pytest_report_header() -> str:
     return f"mutation fuzzer seed: {FUZZ_SEED} (MMS_BRIDGE_FUZZ_SEED={FUZZ_SEED} replays it)"
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    # the header is not shown under -q (the test command's mode): say it at the end as well
+    terminalreporter.write_line(f"mutation fuzzer seed: {FUZZ_SEED}")  # type: ignore[attr-defined]
