@@ -197,3 +197,21 @@ def test_a_conversion_past_its_deadline_is_deferred(tmp_path: Path) -> None:
             assert await bridge.store.list() == []
 
     asyncio.run(go())
+
+
+def test_a_heic_over_the_decode_budget_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HEIC goes through pillow-heif's opener and the same budget: with the budget at 16 MiB, a 3000x2000 HEIC
+    (17 MiB once decoded) is refused on its header, as a 9999x9999 one is on the 96 MiB default."""
+    import bridge.convert.images as images
+
+    data = saved("HEIF", (3000, 2000), quality=1)
+    monkeypatch.setattr(images, "MAX_DECODE_BYTES", 16 * 1024 * 1024)
+    with pytest.raises(ImageDropped, match="to decode"):
+        fit_image(
+            data,
+            max_width=640,
+            max_height=480,
+            max_bytes=300_000,
+            allowed_types=frozenset({"image/jpeg"}),
+            max_pixels=100_000_000,
+        )
