@@ -299,6 +299,7 @@ class Bridge:
         self._worker_task: asyncio.Task[None] | None = None
         self.worker_died = False
         self.password_checker: PasswordChecker | None = None
+        self.tls: ssl.SSLContext | None = None
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
 
     async def start(self) -> None:
@@ -402,7 +403,7 @@ class Bridge:
             conversions=s.conversion_threads,
             on_queued=self.worker.wake,
         )
-        tls = tls_context(s.tls_cert_file, s.tls_key_file) if s.tls_cert_file else None
+        tls = self.tls = tls_context(s.tls_cert_file, s.tls_key_file) if s.tls_cert_file else None
         self.password_checker = PasswordChecker(load_users(Path(s.users_file))) if s.users_file else None
         authenticator = _checked_by_the_protocol if self.password_checker is not None else None
         spool = Path(s.spool_dir)
@@ -441,6 +442,27 @@ class Bridge:
         self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
         self._worker_task.add_done_callback(self._worker_ended)
         log.info("smtp listening on %s:%d", s.host, self.port)
+
+    def reload(self) -> None:
+        """SIGHUP: read the users file and the TLS certificate and key again, for the connections that come
+        next; connections open now keep what they have. Everything else needs a restart. A file that cannot be
+        read leaves the old one in force."""
+        s = self.config.smtp
+        done = []
+        try:
+            if self.password_checker is not None:
+                self.password_checker.users = load_users(Path(s.users_file))
+                done.append("users_file")
+            if self.tls is not None:
+                self.tls.load_cert_chain(s.tls_cert_file, s.tls_key_file)
+                done.append("tls_cert_file")
+        except (ConfigError, OSError, ssl.SSLError) as exc:
+            log.error("reload=failed error=%r (the previous files stay in force)", exc)
+            return
+        log.info(
+            "reload=done reloaded=%s (routes and other settings are read at start only: restart for them)",
+            ",".join(done) or "nothing",
+        )
 
     def _worker_ended(self, task: asyncio.Task[None]) -> None:
         """A worker that ends before shutdown leaves mail accepted and never delivered: stop the whole process,
@@ -552,6 +574,7 @@ async def serve(config: Config, *, on_ready: Callable[[Bridge], None] | None = N
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, bridge.stop_event.set)
+    loop.add_signal_handler(signal.SIGHUP, bridge.reload)
     await bridge.stop_event.wait()
     log.info("shutting down: no new mail, finishing what is in flight")
     await bridge.stop()

@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +178,10 @@ def _value(value: Any) -> Any:
         return value.value.hex(" ")
     if isinstance(value, tuple):
         return [_value(v) for v in value]
+    if isinstance(value, frozenset | set):
+        return sorted(str(_value(v)) for v in value)
+    if isinstance(value, StrEnum):
+        return str(value)
     return value
 
 

@@ -156,6 +156,7 @@ def test_queue_lists_shows_retries_and_purges(tmp_path: Path) -> None:
     shown = run("queue", "show", "m1-1", "--config", config)
     info = json.loads(shown.stdout)
     assert info["message"]["subject"] == "S" and info["job"]["state"] == "queued"
+    assert info["job"]["notify"] == ["FAILURE"] and "frozenset" not in shown.stdout  # plain values, no reprs
     assert run("queue", "retry", "m1-0", "--config", config).returncode == 0
     assert run("queue", "purge", "m1-0", "--config", config).returncode == 0
     assert run("queue", "purge", "m1-0", "--config", config).returncode == 1

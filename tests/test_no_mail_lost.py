@@ -116,7 +116,9 @@ async def sender(server: Server, queue: asyncio.Queue[int], accepted: set[int], 
 def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
     config = tmp_path / "bridge.toml"
     config.write_text(CONFIG.format(tmp=tmp_path, domain=DOMAIN))
-    rnd = random.Random(int.from_bytes(os.urandom(4), "big"))
+    seed = int(os.environ.get("MMS_BRIDGE_KILL_SEED") or int.from_bytes(os.urandom(4), "big"))
+    print(f"kill -9 test seed: {seed} (MMS_BRIDGE_KILL_SEED={seed} replays the kill moments)")
+    rnd = random.Random(seed)
 
     async def go() -> tuple[set[int], set[int]]:
         server = Server(config)
