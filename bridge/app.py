@@ -32,7 +32,7 @@ from bridge.adapters.mmsc.mm7_endpoint import CallbackSettings, MM7Endpoint
 from bridge.adapters.mmsc.router import Router
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
-from bridge.adapters.sms.kannel import KannelPushSender, KannelSettings
+from bridge.adapters.sms.kannel import KannelPushSender, KannelReports, KannelSettings
 from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
 from bridge.adapters.smtp.auth import PasswordChecker
@@ -42,6 +42,7 @@ from bridge.adapters.smtp.recipients import RecipientPolicy, parse_recipient
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP, ConnectionLimits
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
+from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
 from bridge.config import Config, ConvertConfig, RouteConfig
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
@@ -292,7 +293,16 @@ class Bridge:
         self.stop_event = asyncio.Event()
         self.port: int | None = None
         self._server: asyncio.Server | None = None
-        self.web: MmscWeb | None = None
+        c = config
+        self.web = WebServer(
+            {
+                Listener.PUBLIC: ListenerSettings(host=c.mmsc.host, port=c.mmsc.port),
+                Listener.ADMIN: ListenerSettings(host=c.admin.host, port=c.admin.port, enabled=c.admin.enabled),
+            },
+            header_timeout_s=c.mmsc.header_timeout_s,
+            body_timeout_s=c.mmsc.body_timeout_s,
+        )
+        self.dlr: KannelReports | None = None
         self.push: PushSender | None = None
         self.router: Router | None = None
         self.http_port: int | None = None
@@ -307,41 +317,14 @@ class Bridge:
         self.store = await open_store(c)
         d = c.delivery
         self.mailer = make_mailer(c)
-        needs_web = any(r.kind in ("builtin", "mm7") for r in c.routes)
-        if needs_web:
-            self.web = MmscWeb(
-                store=self.store,
-                ack_wait_s=c.mmsc.ack_wait_s,
-                on_answer=lambda: self.worker.wake(),
-                header_timeout_s=c.mmsc.header_timeout_s,
-                body_timeout_s=c.mmsc.body_timeout_s,
-            )
-            callbacks = {
-                r.label: CallbackSettings(
-                    route=r.label,
-                    release=r.mm7_release,
-                    username=r.callback_username,
-                    password=r.callback_password,
-                    allow=r.callback_allow,
-                    forward_to=r.forward_to,
-                )
-                for r in c.routes
-                if r.kind == "mm7"
-            }
-            if callbacks:
-                MM7Endpoint(
-                    routes=callbacks,
-                    store=self.store,
-                    mailer=self.mailer,
-                    domain=c.smtp.domains[0],
-                    reporting_ua=c.smtp.hostname,
-                    on_answer=lambda: self.worker.wake(),
-                ).install(self.web.app)
-            self.http_port = await self.web.start(c.mmsc.host, c.mmsc.port)
-            log.info("web side listening on %s:%d (%s)", c.mmsc.host, self.http_port, c.mmsc.base_url(self.http_port))
+        self._install_web_surfaces()
         self.routes: dict[str, Route] = {}
         for rc in c.routes:
             self.routes[rc.label] = await self._make_route(rc)
+        await self.web.start()
+        if self.web.running(Listener.PUBLIC):
+            self.http_port = self.web.port(Listener.PUBLIC)
+            log.info("web side listening on %s:%d (%s)", c.mmsc.host, self.http_port, c.mmsc.base_url(self.http_port))
         route = self.router = Router(
             self.routes,
             route_rules(c),
@@ -443,6 +426,38 @@ class Bridge:
         self._worker_task.add_done_callback(self._worker_ended)
         log.info("smtp listening on %s:%d", s.host, self.port)
 
+    def _install_web_surfaces(self) -> None:
+        """Each HTTP surface the configuration calls for, installed on the web server."""
+        c = self.config
+        if any(r.kind == "builtin" for r in c.routes):
+            MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake()).install(
+                self.web
+            )
+            if c.sms.kind == "kannel" and c.sms.kannel_dlr:
+                self.dlr = KannelReports()
+                self.dlr.install(self.web)
+        callbacks = {
+            r.label: CallbackSettings(
+                route=r.label,
+                release=r.mm7_release,
+                username=r.callback_username,
+                password=r.callback_password,
+                allow=r.callback_allow,
+                forward_to=r.forward_to,
+            )
+            for r in c.routes
+            if r.kind == "mm7"
+        }
+        if callbacks:
+            MM7Endpoint(
+                routes=callbacks,
+                store=self.store,
+                mailer=self.mailer,
+                domain=c.smtp.domains[0],
+                reporting_ua=c.smtp.hostname,
+                on_answer=lambda: self.worker.wake(),
+            ).install(self.web)
+
     def reload(self) -> None:
         """SIGHUP: read the users file and the TLS certificate and key again, for the connections that come
         next; connections open now keep what they have. Everything else needs a restart. A file that cannot be
@@ -491,7 +506,7 @@ class Bridge:
         """The route one `[[route]]` describes."""
         c = self.config
         if rc.kind == "builtin":
-            public_url = c.mmsc.base_url(self.http_port)
+            public_url = c.mmsc.base_url(self.web.port(Listener.PUBLIC))
             self.push = make_push_sender(c, public_url)
             await self.push.start()
             return BuiltinMMSC(
@@ -549,8 +564,7 @@ class Bridge:
             await asyncio.sleep(0.05)
         if self._worker_task is not None and not self.worker_died:
             await self._worker_task
-        if self.web is not None:
-            await self.web.stop()
+        await self.web.stop()
         if self.push is not None:
             await self.push.close()
         if self.router is not None:

@@ -299,6 +299,20 @@ MM7_RELEASE_NAMES = (
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class AdminConfig:
+    """The web server's admin listener, for operators (the console, the API and metrics install themselves
+    there as they come; until something does, it does not start even when enabled)."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8089
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"admin.port: 0..65535, got {self.port}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class MmscConfig:
     """The builtin MMSC's web side and its notification schedule."""
 
@@ -432,6 +446,7 @@ class Config:
     delivery: DeliveryConfig = DeliveryConfig()
     routes: tuple[RouteConfig, ...] = (RouteConfig(),)
     mmsc: MmscConfig = MmscConfig()
+    admin: AdminConfig = AdminConfig()
     sms: SmsConfig = SmsConfig()
     reports: ReportsConfig = ReportsConfig()
 
@@ -463,6 +478,7 @@ Section = type[
     | DeliveryConfig
     | RouteConfig
     | MmscConfig
+    | AdminConfig
     | SmsConfig
     | ReportsConfig
 ]
@@ -474,6 +490,7 @@ _SECTIONS: dict[str, Section] = {
     "store": StoreConfig,
     "delivery": DeliveryConfig,
     "mmsc": MmscConfig,
+    "admin": AdminConfig,
     "sms": SmsConfig,
     "reports": ReportsConfig,
 }

@@ -73,7 +73,7 @@ def test_mail_to_phone_through_kannel(mode: str, kannel: Kannel, tmp_path: Path)
             # one SMS either way: for the PPG, From and Subject make room for the longer WSP headers it writes
             assert len(got) == 1 and decode_user_data(got[0].user_data).destination_port == 2948
             if mode == "sendsms":
-                await until(lambda: bool(bridge.web and bridge.web.sms_reports))
+                await until(lambda: bool(bridge.dlr and bridge.dlr.sms_reports))
             inbox = tmp_path / "handset-sms"
             inbox.mkdir()
             for n, c in enumerate(got, 1):

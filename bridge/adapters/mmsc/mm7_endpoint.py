@@ -1,5 +1,5 @@
-"""The MM7 endpoint of the web side: `POST /mm7/<route name>`, where an operator's MMSC calls the bridge back
-(3GPP TS 23.140, the VASP's server side), answered with the matching Rsp or a SOAP Fault.
+"""The MM7 endpoint on the web server's public listener: `POST /mm7/<route name>`, where an operator's MMSC
+calls the bridge back (3GPP TS 23.140, the VASP's server side), answered with the matching Rsp or a SOAP Fault.
 
 - DeliveryReportReq: the MMStatus is recorded on the job the MessageID names (Retrieved/Forwarded -> delivered,
   Rejected, Expired, Unrecognised -> failed, DeferredRetrieval -> still waiting; Indeterminate changes nothing)
@@ -29,6 +29,7 @@ from aiohttp import web
 
 from bridge.adapters.mail.base import MailSender
 from bridge.adapters.store.base import JobStore
+from bridge.adapters.web.server import Listener, WebServer
 from bridge.codec import mm7
 from bridge.convert.mdn import ReplyPart, build_mdn, original_message_id, read_report_address, reply_mail
 from bridge.errors import BridgeError, DecodeError
@@ -81,8 +82,8 @@ class MM7Endpoint:
             name: [ipaddress.ip_network(a, strict=False) for a in s.allow] for name, s in self.routes.items()
         }
 
-    def install(self, app: web.Application) -> None:
-        app.router.add_post("/mm7/{route}", self.handle)
+    def install(self, server: WebServer) -> None:
+        server.add_route(Listener.PUBLIC, "POST", "/mm7/{route}", self.handle)
 
     def _authorised(self, request: web.Request, settings: CallbackSettings) -> None:
         networks = self._networks[settings.route]

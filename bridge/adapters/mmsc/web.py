@@ -1,4 +1,5 @@
-"""The builtin MMSC's web side (aiohttp, in the bridge's event loop): where phones fetch content and answer.
+"""The builtin MMSC's surface on the public listener of the web server (`adapters/web`): where phones fetch
+content and answer.
 
 - `GET /m/<token>` (and HEAD): the m-retrieve-conf (OMA-MMS-ENC 6.3) as `application/vnd.wap.mms-message`.
   The token is the job's 128-bit secret; an unknown token, a job that failed or expired, or content already
@@ -6,7 +7,6 @@
   ranges get the whole body. A GET that hands out the last byte records the fetch (job -> `retrieved`) — after that byte
   has been written and the connection's buffer drained, never before: a client that resets the connection after
   its request fetched nothing.
-- `GET /sms/dlr?id=&type=`: Kannel's delivery reports for the notification SMS, logged.
 - `POST /m`: m-notifyresp-ind (6.2) and m-acknowledge-ind (6.4), matched by Transaction-Id (the token).
   Each is recorded on the job with its X-Mms-Report-Allowed, and the worker is woken to finish the job. A body
   that is not such a PDU gets 400, an unknown Transaction-Id 404; neither changes anything.
@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import socket
 import time
-import weakref
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from aiohttp import web
 
 from bridge.adapters.store.base import JobStore
+from bridge.adapters.web.server import Listener, WebServer
 from bridge.codec.mms import (
     MMS_MEDIA_TYPE,
     AcknowledgeInd,
@@ -43,18 +41,12 @@ from bridge.model import Handset, Job, JobState
 
 log = logging.getLogger("bridge.mmsc")
 
-#: what a phone posts is a few dozen octets; anything much larger is not an MMS answer
-MAX_POST_BYTES = 64 * 1024
 _STATUS_EVENTS = {
     Status.RETRIEVED: Handset.ACKNOWLEDGED,
     Status.REJECTED: Handset.REJECTED,
     Status.DEFERRED: Handset.DEFERRED,
     Status.UNRECOGNISED: Handset.UNRECOGNISED,
 }
-#: Kannel's DLR types (User's Guide, dlr-mask)
-_DLR_TYPES = {1: "delivered", 2: "failed", 4: "queued-at-smsc", 8: "accepted-by-smsc", 16: "rejected-by-smsc"}
-_SMS_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-_DLR_TYPE = re.compile(r"[0-9]{1,3}")
 _SERVED_STATES = (JobState.NOTIFIED, JobState.LEASED, JobState.RETRIEVED, JobState.DELIVERED)
 
 
@@ -102,8 +94,6 @@ class MmscWeb:
         on_answer: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         cache_entries: int = 32,
-        header_timeout_s: float = 30.0,
-        body_timeout_s: float = 60.0,
     ) -> None:
         self.store = store
         self.ack_wait_s = ack_wait_s
@@ -111,85 +101,11 @@ class MmscWeb:
         self.clock = clock
         self._cache: OrderedDict[str, bytes] = OrderedDict()
         self._cache_entries = cache_entries
-        self.header_timeout_s = header_timeout_s
-        self.body_timeout_s = body_timeout_s
-        self.app = web.Application(client_max_size=MAX_POST_BYTES, middlewares=[self._bounded])
-        self.app.router.add_get("/m/{token}", self.get_content)
-        self.app.router.add_post("/m", self.post_answer)
-        self.app.router.add_get("/sms/dlr", self.sms_report)
-        self._runner: web.AppRunner | None = None
-        self._sweeper: asyncio.Task[None] | None = None
-        self.port: int | None = None
-        #: the last SMS delivery reports, (sms id, Kannel DLR type)
-        self.sms_reports: list[tuple[str, int]] = []
 
-    async def start(self, host: str, port: int) -> int:
-        # no lingering: the rest of a refused body (413) is not read, the connection is closed after the answer;
-        # an idle keep-alive connection is closed after the header timeout
-        self._runner = web.AppRunner(
-            self.app,
-            access_log=None,
-            lingering_time=0.0,
-            keepalive_timeout=self.header_timeout_s,
-        )
-        await self._runner.setup()
-        # our own listening socket, so that port 0 gives a port we can read back
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
-        sock.listen(128)
-        sock.setblocking(False)
-        await web.SockSite(self._runner, sock).start()
-        self.port = int(sock.getsockname()[1])
-
-        self._sweeper = asyncio.create_task(self._close_slow_connections())
-        return self.port
-
-    async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    async def _close_slow_connections(self) -> None:
-        """aiohttp has no timeout for a request's headers: a connection that is not inside a request (headers
-        still coming, or idle) for `header_timeout_s` is closed. Checked twice a second."""
-        idle_since: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(0.5)
-            server = self._runner.server if self._runner is not None else None
-            now = loop.time()
-            for handler in list(server.connections) if server is not None else []:
-                if getattr(handler, "_request_in_progress", False):
-                    idle_since[handler] = now
-                elif now - idle_since.setdefault(handler, now) > self.header_timeout_s:
-                    handler.force_close()
-
-    @web.middleware
-    async def _bounded(
-        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-    ) -> web.StreamResponse:
-        """A body declared larger than the limit is refused before a byte of it is read, and its connection
-        closed; a body must arrive within `body_timeout_s`."""
-        limit = request.app._client_max_size  # aiohttp keeps the limit it enforces only there
-        if request.content_length is not None and request.content_length > limit:
-            raise web.HTTPRequestEntityTooLarge(
-                max_size=limit, actual_size=request.content_length, headers={"Connection": "close"}
-            )
-        if request.method != "POST":
-            return await handler(request)
-        try:
-            async with asyncio.timeout(self.body_timeout_s):
-                await request.read()  # read now, under the timeout; the handler's read() gets it from memory
-        except TimeoutError:
-            raise web.HTTPRequestTimeout(headers={"Connection": "close"}) from None
-        return await handler(request)
+    def install(self, server: WebServer) -> None:
+        """The phones' side of the builtin MMSC on the public listener."""
+        server.add_route(Listener.PUBLIC, "GET", "/m/{token}", self.get_content)
+        server.add_route(Listener.PUBLIC, "POST", "/m", self.post_answer)
 
     async def _content(self, job: Job) -> bytes | None:
         if job.state.final:
@@ -269,18 +185,6 @@ class MmscWeb:
         )
         if state is not None:
             log.info("job=%s state=%s to=%s", job.id, state, job.recipient.masked)
-
-    async def sms_report(self, request: web.Request) -> web.Response:
-        """Kannel's delivery report for one notification SMS (dlr-url): logged; the MMS itself is confirmed only
-        by the phone's fetch and answer."""
-        sms_id, kind = request.query.get("id", ""), request.query.get("type", "")
-        # the id is ours (put in the dlr-url); anything else is not Kannel calling, and never reaches the log
-        if not _SMS_ID.fullmatch(sms_id) or not _DLR_TYPE.fullmatch(kind):
-            raise web.HTTPBadRequest(text="expected id= (the SMS id) and type= (a Kannel DLR type)\n")
-        log.info("sms receipt id=%s type=%s", sms_id, _DLR_TYPES.get(int(kind), kind))
-        self.sms_reports.append((sms_id, int(kind)))
-        del self.sms_reports[:-100]
-        return web.Response(text="ok\n")
 
     async def post_answer(self, request: web.Request) -> web.Response:
         media_type = request.content_type

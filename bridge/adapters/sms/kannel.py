@@ -12,12 +12,15 @@
   permanent 5.3.0; 3xxx and 4xxx (server and service failures) temporary. We send no User-Agent: Kannel copies
   the PI's User-Agent and Accept headers into the WSP push, where they would cost the phone's SMS octets.
 
+`KannelReports` takes Kannel's delivery reports at `/sms/dlr` on the web server's public listener.
+
 HTTP errors are mapped as `bridge.adapters.http` says (5xx, 401/403, 408, 429 and network trouble temporary;
 any other 4xx permanent: Kannel refused the request itself).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 from collections.abc import Sequence
@@ -25,11 +28,14 @@ from dataclasses import dataclass
 from urllib.parse import quote_from_bytes
 
 import httpx
+from aiohttp import web
 
 from bridge.adapters.http import status_failure
+from bridge.adapters.web.server import Listener, WebServer
 from bridge.errors import PermanentFailure, TemporaryFailure
 from bridge.model import MSISDN
 
+log = logging.getLogger("bridge.sms")
 _PAP_CODE = re.compile(rb'code\s*=\s*"(\d{4})"')
 _PAP_DESC = re.compile(rb'desc\s*=\s*"([^"]*)"')
 
@@ -158,3 +164,31 @@ class KannelPushSender:
         if 2000 <= code < 3000:
             raise PermanentFailure(detail, "5.3.0")
         raise TemporaryFailure(detail, "4.4.2")
+
+
+#: Kannel's DLR types (User's Guide, dlr-mask)
+DLR_TYPES = {1: "delivered", 2: "failed", 4: "queued-at-smsc", 8: "accepted-by-smsc", 16: "rejected-by-smsc"}
+_SMS_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+_DLR_TYPE = re.compile(r"[0-9]{1,3}")
+
+
+class KannelReports:
+    """`GET /sms/dlr?id=&type=` on the public listener: Kannel's delivery reports for the notification SMS
+    (the dlr-url the sender gives), logged. The MMS itself is confirmed only by the phone's fetch and answer."""
+
+    def __init__(self) -> None:
+        #: the last SMS delivery reports, (sms id, Kannel DLR type)
+        self.sms_reports: list[tuple[str, int]] = []
+
+    def install(self, server: WebServer) -> None:
+        server.add_route(Listener.PUBLIC, "GET", "/sms/dlr", self.sms_report)
+
+    async def sms_report(self, request: web.Request) -> web.Response:
+        sms_id, kind = request.query.get("id", ""), request.query.get("type", "")
+        # the id is ours (put in the dlr-url); anything else is not Kannel calling, and never reaches the log
+        if not _SMS_ID.fullmatch(sms_id) or not _DLR_TYPE.fullmatch(kind):
+            raise web.HTTPBadRequest(text="expected id= (the SMS id) and type= (a Kannel DLR type)\n")
+        log.info("sms receipt id=%s type=%s", sms_id, DLR_TYPES.get(int(kind), kind))
+        self.sms_reports.append((sms_id, int(kind)))
+        del self.sms_reports[:-100]
+        return web.Response(text="ok\n")
