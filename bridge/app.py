@@ -37,8 +37,7 @@ from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
 from bridge.adapters.smtp.auth import PasswordChecker
 from bridge.adapters.smtp.dkim import DkimChecker
-from bridge.adapters.smtp.intake import IntakeHandler, IntakeSettings
-from bridge.adapters.smtp.recipients import RecipientPolicy, parse_recipient
+from bridge.adapters.smtp.intake import IntakeHandler
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP, ConnectionLimits
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
@@ -47,9 +46,11 @@ from bridge.config import Config, ConvertConfig, RouteConfig
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
 from bridge.errors import ConfigError
+from bridge.intake import Intake, IntakeSettings
 from bridge.logs import OneLineFormatter
 from bridge.model import MSISDN
 from bridge.pipeline import RetryPolicy
+from bridge.recipients import RecipientPolicy, parse_recipient
 from bridge.routing import RouteRule, choose
 from bridge.worker import Worker, WorkerSettings
 
@@ -353,7 +354,7 @@ class Bridge:
             ),
         )
         s, cv = c.smtp, c.convert
-        self.handler = IntakeHandler(
+        self.intake = Intake(
             settings=IntakeSettings(
                 hostname=s.hostname,
                 recipients=RecipientPolicy(
@@ -375,6 +376,12 @@ class Bridge:
                 route_profile=self._route_profile() if any(r.profile for r in c.routes) else None,
             ),
             store=self.store,
+            executor=self._executor,
+            conversion_slots=s.conversion_threads,
+            on_queued=self.worker.wake,
+        )
+        self.handler = IntakeHandler(
+            intake=self.intake,
             dkim=DkimChecker(
                 verify_domains=s.dkim_verify_domains,
                 require_domains=s.dkim_require_domains,
@@ -382,9 +389,6 @@ class Bridge:
                 port=s.dns_port,
                 timeout_s=s.dns_timeout_s,
             ),
-            executor=self._executor,
-            conversions=s.conversion_threads,
-            on_queued=self.worker.wake,
         )
         tls = self.tls = tls_context(s.tls_cert_file, s.tls_key_file) if s.tls_cert_file else None
         self.password_checker = PasswordChecker(load_users(Path(s.users_file))) if s.users_file else None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bridge.adapters.smtp.recipients import RecipientPolicy, Refusal, parse_recipient
 from bridge.model import MSISDN
+from bridge.recipients import RecipientPolicy, Refusal, parse_recipient
 
 POLICY = RecipientPolicy(domains=frozenset({"mms.example.net"}), default_region="US")
 

@@ -29,6 +29,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, syntax
 
 from bridge import ids
+from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.smtp")
 
@@ -181,7 +182,7 @@ class BridgeEnvelope(Envelope):
     def __init__(self) -> None:
         super().__init__()
         self.dsn = DsnParams()
-        self.msisdns: list[Any] = []
+        self.msisdns: list[MSISDN] = []
         self.spool_path: Path | None = None
         self.spool_size = 0
         self.content: bytes | None = None
