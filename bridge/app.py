@@ -45,7 +45,7 @@ from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
 from bridge.config import Config, ConvertConfig, RouteConfig
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
-from bridge.errors import ConfigError
+from bridge.errors import ConfigError, WorkerDied
 from bridge.intake import Intake, IntakeSettings
 from bridge.logs import OneLineFormatter
 from bridge.model import MSISDN
@@ -56,10 +56,6 @@ from bridge.worker import Worker, WorkerSettings
 
 log = logging.getLogger("bridge")
 DRAIN_S = 30.0
-
-
-class WorkerDied(RuntimeError):
-    """The delivery worker ended before shutdown; `bridge serve` exits with status 70 (EX_SOFTWARE)."""
 
 
 def setup_logging(level: str) -> None:

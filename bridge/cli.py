@@ -36,16 +36,12 @@ from bridge.codec.wap_push import (
 from bridge.codec.wsp import ContentType
 from bridge.config import Config, load_config
 from bridge.convert.compose import ConversionRefused, convert_mail, retrieve_conf, send_req
-from bridge.errors import ConfigError, DecodeError
+from bridge.errors import ConfigError, DecodeError, InputError, PhoneError, WorkerDied
 from bridge.model import JobState
-from bridge.phone import Answer, Phone, PhoneError
+from bridge.phone import Answer, Phone
 
 FORMS = ("auto", "pdu", "ud", "tpdu", "tpdu-smsc", "wsp")
 _HEX_CHARS = frozenset(string.hexdigits + string.whitespace + ":")
-
-
-class InputError(Exception):
-    """A CLI input problem; the message names the file."""
 
 
 # --- reading inputs --------------------------------------------------------------------------------------
@@ -352,7 +348,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from bridge.app import Bridge, WorkerDied, serve, setup_logging  # the server's dependencies load only here
+    from bridge.app import Bridge, serve, setup_logging  # the server's dependencies load only here
 
     config = load_config(args.config)
     setup_logging(config.log.level)

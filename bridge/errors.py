@@ -6,15 +6,35 @@ onto this tree at the boundary (`raise ... from exc`), so callers catch ours and
     BridgeError
     ├── CodecError
     │   ├── DecodeError      bytes that are not a valid PDU / push / segment (carries the offset)
+    │   │   └── ProtocolError    a peer breaking its session's rules (SMPP)
     │   └── EncodeError      a value that cannot be put on the wire (e.g. a notification without Expiry)
+    ├── ConversionRefused    a mail that cannot become an MMS (its RFC 3463 status: 5.3.4, 5.6.1, 5.6.0)
+    ├── ImageDropped         one picture that cannot be used (the MMS says why; the rest goes)
     ├── ConfigError          a bad configuration file ("section.key: why")
+    ├── InputError           a file or argument given to the CLI that it cannot use
     ├── StoreError           the job store cannot be reached or written (intake answers 451 4.3.0)
-    └── DeliveryError        a route could not deliver a job
-        ├── TemporaryFailure     try again later (network down, MMSC busy, throttled)
-        └── PermanentFailure     never (unknown subscriber, content refused)
+    ├── DeliveryError        a route could not deliver a job
+    │   ├── TemporaryFailure     try again later (network down, MMSC busy, throttled)
+    │   │   └── UnknownOutcome       the peer got the request and did not answer: it may have taken it
+    │   └── PermanentFailure     never (unknown subscriber, content refused)
+    ├── PhoneError           the virtual handset met something a phone would refuse
+    └── WorkerDied           the delivery worker ended before shutdown (`bridge serve` exits 70)
+
+Every route and transport classifies what its peer answered with one `Verdict` and an RFC 3463 status, and
+turns a failure into the matching exception with `failure()`.
 """
 
 from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Verdict(StrEnum):
+    """What a peer's answer means for a job."""
+
+    SUCCESS = "success"
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
 
 
 class BridgeError(Exception):
@@ -36,6 +56,35 @@ class DecodeError(CodecError):
 
 class EncodeError(CodecError):
     """A value that cannot be encoded on the wire."""
+
+
+class ProtocolError(DecodeError):
+    """A peer broke its session's rules (an SMPP response nobody asked for, a PDU not allowed in this state)."""
+
+
+class ConversionRefused(BridgeError):
+    """The mail cannot become an MMS. `status` is the RFC 3463 code intake answers with (after 554)."""
+
+    def __init__(self, reason: str, status: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class ImageDropped(BridgeError):
+    """A picture that cannot be used; the message says why, for the note in the MMS."""
+
+
+class InputError(BridgeError):
+    """A file or argument the CLI cannot use; the message names it (and the offset, for a PDU)."""
+
+
+class PhoneError(BridgeError):
+    """What the virtual handset refuses, as a phone would."""
+
+
+class WorkerDied(BridgeError):
+    """The delivery worker ended before shutdown; `bridge serve` exits with status 70 (EX_SOFTWARE)."""
 
 
 class ConfigError(BridgeError):
@@ -70,3 +119,10 @@ class UnknownOutcome(TemporaryFailure):
 
 class PermanentFailure(DeliveryError):
     """Will never work: bounce now."""
+
+
+def failure(verdict: Verdict, detail: str, status: str) -> TemporaryFailure | PermanentFailure:
+    """The exception for a failed answer that a route or transport classified (`verdict` is not SUCCESS)."""
+    if verdict is Verdict.PERMANENT:
+        return PermanentFailure(detail, status)
+    return TemporaryFailure(detail, status)

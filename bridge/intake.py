@@ -29,7 +29,7 @@ from bridge.adapters.store.base import JobStore, NewJob
 from bridge.codec.mms import encode_pdu
 from bridge.convert.compose import Conversion, ConversionRefused, ConvertOptions, convert_mail, send_req
 from bridge.convert.profile import Profile, strictest
-from bridge.errors import DecodeError, EncodeError, StoreError
+from bridge.errors import BridgeError, DecodeError, EncodeError, StoreError
 from bridge.model import MSISDN, Notify, StoredMessage
 from bridge.recipients import RecipientPolicy, Refusal, parse_recipient
 
@@ -102,7 +102,7 @@ class Accepted:
         return f"250 2.0.0 queued as {self.message_id}"
 
 
-class _Overrun(Exception):
+class _Overrun(BridgeError):
     """A conversion past its deadline: the refusal to give now, and the thread's future still running."""
 
     def __init__(self, future: asyncio.Future[Any], refusal: Refusal) -> None:

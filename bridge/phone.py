@@ -35,7 +35,7 @@ from bridge.codec.mms import (
 )
 from bridge.codec.tables import PushApplicationId
 from bridge.codec.wap_push import decode_wsp_push, reassemble
-from bridge.errors import BridgeError, DecodeError
+from bridge.errors import DecodeError, PhoneError
 from bridge.model import MSISDN
 
 #: `<E.164>-<push id>-<n>of<total>.ud`, as the outbox transport names them
@@ -56,10 +56,6 @@ class Answer(StrEnum):
     DEFER = "defer"
     #: fetch and say nothing
     SILENT = "silent"
-
-
-class PhoneError(BridgeError):
-    """A notification the phone refused, or an MMSC it could not talk to."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

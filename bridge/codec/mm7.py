@@ -26,7 +26,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 from typing import Final
 
 import defusedxml.ElementTree as defused_et
@@ -34,7 +34,7 @@ from defusedxml import DefusedXmlException
 
 from bridge.codec.multipart import BodyPart
 from bridge.codec.tables import charset_name
-from bridge.errors import DecodeError, EncodeError
+from bridge.errors import DecodeError, EncodeError, Verdict
 
 SOAP_ENV: Final = "http://schemas.xmlsoap.org/soap/envelope/"
 MM7_BASE: Final = "http://www.3gpp.org/ftp/Specs/archive/23_series/23.140/schema/"
@@ -113,12 +113,6 @@ class StatusCode(IntEnum):
     SERVICE_UNAVAILABLE = 4006
     SERVICE_DENIED = 4007
     APPLICATION_DENIED = 4008
-
-
-class Verdict(StrEnum):
-    SUCCESS = "success"
-    TEMPORARY = "temporary"
-    PERMANENT = "permanent"
 
 
 _S, _T, _P = Verdict.SUCCESS, Verdict.TEMPORARY, Verdict.PERMANENT

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Final
 
-from bridge.errors import DecodeError, EncodeError
+from bridge.errors import DecodeError, EncodeError, ProtocolError, Verdict
 
 HEADER: Final = struct.Struct("!IIII")
 #: no SMPP PDU a bridge meets comes near this; a longer length is a broken or hostile stream
@@ -137,6 +137,21 @@ PERMANENT_SUBMIT_ERRORS: Final = frozenset(
 )
 #: errors that ask the ESME to slow down before submitting more
 BACKOFF_SUBMIT_ERRORS: Final = frozenset({CommandStatus.ESME_RTHROTTLED, CommandStatus.ESME_RMSGQFUL})
+
+
+def submit_verdict(status: int) -> tuple[Verdict, str]:
+    """The verdict and RFC 3463 status of a submit_sm_resp's command_status: the recipient's address refused
+    is 5.1.1, the message's form 5.3.0; anything not about the message or recipient may pass later (4.4.2)."""
+    if status == CommandStatus.ESME_ROK:
+        return Verdict.SUCCESS, "2.0.0"
+    if status in PERMANENT_SUBMIT_ERRORS:
+        destination = status in (
+            CommandStatus.ESME_RINVDSTADR,
+            CommandStatus.ESME_RINVDSTTON,
+            CommandStatus.ESME_RINVDSTNPI,
+        )
+        return Verdict.PERMANENT, "5.1.1" if destination else "5.3.0"
+    return Verdict.TEMPORARY, "4.4.2"
 
 
 class Tag(IntEnum):
@@ -492,10 +507,6 @@ _BIND_RESULT: Final = {
     CommandId.BIND_RECEIVER: BindState.BOUND_RX,
     CommandId.BIND_TRANSCEIVER: BindState.BOUND_TRX,
 }
-
-
-class ProtocolError(DecodeError):
-    """The peer broke the session rules (a response nobody asked for, a PDU not allowed in this state)."""
 
 
 @dataclass

@@ -19,10 +19,10 @@ from bridge.codec.smil import SMIL_MEDIA_TYPE, Slide, encode_smil
 from bridge.codec.tables import Charset
 from bridge.codec.wsp import ContentType
 from bridge.convert.extract import Attachment, Extracted, extract
-from bridge.convert.images import FittedImage, ImageDropped, ImageInfo, fit_image, probe
+from bridge.convert.images import FittedImage, ImageInfo, fit_image, probe
 from bridge.convert.profile import DEFAULT_PROFILE, Profile
 from bridge.convert.text import trim
-from bridge.errors import BridgeError
+from bridge.errors import ConversionRefused, ImageDropped
 
 #: octets kept free for the headers an MMSC sets when it sends the message on
 HEADER_RESERVE = 256
@@ -46,15 +46,6 @@ _EXTENSIONS = {
     "video/3gpp2": "3g2",
     "video/mp4": "mp4",
 }
-
-
-class ConversionRefused(BridgeError):
-    """The mail cannot become an MMS. `status` is the RFC 3463 code intake answers with (after 554)."""
-
-    def __init__(self, reason: str, status: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

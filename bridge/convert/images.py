@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from bridge.errors import ImageDropped
+
 pillow_heif.register_heif_opener()
 
 #: Pillow's own bomb check would warn or raise at its global limit; ours is per profile and runs first.
@@ -46,10 +48,6 @@ _MODE_BYTES = {
 }
 _ORIENTATION_TAG = 0x0112
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
-
-
-class ImageDropped(Exception):
-    """A picture that cannot be used; the message says why, for the note in the MMS."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,10 +16,10 @@ import pytest
 from bridge.adapters.mail.relay import RelayMailSender
 from bridge.adapters.store.base import NewJob
 from bridge.adapters.store.sqlite import SQLiteJobStore
-from bridge.app import Bridge, WorkerDied, serve
+from bridge.app import Bridge, serve
 from bridge.codec import mm7
 from bridge.config import RouteConfig
-from bridge.errors import ConfigError, PermanentFailure
+from bridge.errors import ConfigError, PermanentFailure, WorkerDied
 from bridge.model import MSISDN, JobState, Notify, StoredMessage
 from bridge.pipeline import RetryPolicy
 from bridge.worker import Worker, WorkerSettings

@@ -14,7 +14,7 @@ import httpx
 from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
 from bridge.codec.mms import MMS_MEDIA_TYPE, ResponseStatus, SendConf, decode_pdu, readdress
-from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
+from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, Verdict, failure
 from bridge.model import Job, StoredMessage
 
 _ADDRESS = {
@@ -30,17 +30,17 @@ _CONTENT = {
 }
 
 
-def response_verdict(status: int) -> tuple[bool | None, str]:
-    """(None: success | False: temporary | True: permanent, RFC 3463 status) for an X-Mms-Response-Status."""
+def response_verdict(status: int) -> tuple[Verdict, str]:
+    """The verdict and RFC 3463 status of an X-Mms-Response-Status."""
     if status == ResponseStatus.OK:
-        return None, "2.0.0"
+        return Verdict.SUCCESS, "2.0.0"
     if 0xC0 <= status <= 0xDF or status == ResponseStatus.ERROR_NETWORK_PROBLEM:
-        return False, "4.4.2" if status in (0xC3, ResponseStatus.ERROR_NETWORK_PROBLEM) else "4.3.0"
+        return Verdict.TEMPORARY, "4.4.2" if status in (0xC3, ResponseStatus.ERROR_NETWORK_PROBLEM) else "4.3.0"
     if status in _ADDRESS:
-        return True, "5.1.1"
+        return Verdict.PERMANENT, "5.1.1"
     if status in _CONTENT:
-        return True, "5.6.0"
-    return True, "5.3.0"
+        return Verdict.PERMANENT, "5.6.0"
+    return Verdict.PERMANENT, "5.3.0"
 
 
 class MM1Route:
@@ -93,15 +93,13 @@ class MM1Route:
             raise TemporaryFailure(f"{where}: the answer is not an MMS PDU ({exc})", "4.4.2") from exc
         if not isinstance(conf, SendConf):
             raise TemporaryFailure(f"{where}: expected m-send-conf, got {type(conf).__name__}", "4.4.2")
-        permanent, status = response_verdict(int(conf.response_status))
+        verdict, status = response_verdict(int(conf.response_status))
         name = (
             ResponseStatus(conf.response_status).name
             if conf.response_status in set(ResponseStatus)
             else hex(conf.response_status)
         )
         detail = f"{where}: {name}" + (f" ({conf.response_text})" if conf.response_text else "")
-        if permanent is None:
+        if verdict is Verdict.SUCCESS:
             return Delivery(mmsc_id=conf.message_id or job.id, detail=f"relayed: {detail}")
-        if permanent:
-            raise PermanentFailure(detail, status)
-        raise TemporaryFailure(detail, status)
+        raise failure(verdict, detail, status)

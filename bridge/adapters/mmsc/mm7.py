@@ -24,7 +24,7 @@ from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
 from bridge.codec import mm7
 from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
-from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, UnknownOutcome
+from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, UnknownOutcome, Verdict, failure
 from bridge.model import Job, StoredMessage
 
 log = logging.getLogger("bridge.mm7")
@@ -163,16 +163,14 @@ class MM7Route:
         if answer.operation == "Fault" or code is None:
             if code is None:
                 # a Fault without an MM7 status: its HTTP status decides
-                failure = status_failure(where, response) if response.status_code >= 300 else None
-                raise failure or TemporaryFailure(f"{where}: SOAP Fault {answer.fault}", "4.4.2")
+                by_http = status_failure(where, response) if response.status_code >= 300 else None
+                raise by_http or TemporaryFailure(f"{where}: SOAP Fault {answer.fault}", "4.4.2")
         elif answer.operation != "SubmitRsp":
             raise TemporaryFailure(f"{where}: expected SubmitRsp, got {answer.operation}", "4.4.2")
         verdict, status = mm7.classify(code)
         detail = f"{where}: MM7 status {code} {text}".rstrip()
-        if verdict is mm7.Verdict.PERMANENT:
-            raise PermanentFailure(detail, status)
-        if verdict is mm7.Verdict.TEMPORARY:
-            raise TemporaryFailure(detail, status)
+        if verdict is not Verdict.SUCCESS:
+            raise failure(verdict, detail, status)
         message_id = answer.fields.get("MessageID", "")
         if not message_id:
             raise TemporaryFailure(f"{where}: SubmitRsp {code} without a MessageID", "4.4.2")

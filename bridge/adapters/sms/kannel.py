@@ -32,7 +32,7 @@ from aiohttp import web
 
 from bridge.adapters.http import status_failure
 from bridge.adapters.web.server import Listener, WebServer
-from bridge.errors import PermanentFailure, TemporaryFailure
+from bridge.errors import TemporaryFailure, Verdict, failure
 from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.sms")
@@ -157,13 +157,21 @@ class KannelPushSender:
         code = int(code_match.group(1))
         desc_match = _PAP_DESC.search(response.content)
         detail = f"Kannel PPG result {code} ({desc_match.group(1).decode('utf-8', 'replace') if desc_match else ''})"
-        if 1000 <= code < 2000:
-            return
-        if code == 2002:
-            raise PermanentFailure(detail, "5.1.1")
-        if 2000 <= code < 3000:
-            raise PermanentFailure(detail, "5.3.0")
-        raise TemporaryFailure(detail, "4.4.2")
+        verdict, status = pap_verdict(code)
+        if verdict is not Verdict.SUCCESS:
+            raise failure(verdict, detail, status)
+
+
+def pap_verdict(code: int) -> tuple[Verdict, str]:
+    """The verdict and RFC 3463 status of a PAP response-result code (WAP-247-PAP 9.13): 1xxx accepted; 2002
+    (address error) permanent 5.1.1, other 2xxx permanent 5.3.0; 3xxx and 4xxx temporary."""
+    if 1000 <= code < 2000:
+        return Verdict.SUCCESS, "2.0.0"
+    if code == 2002:
+        return Verdict.PERMANENT, "5.1.1"
+    if 2000 <= code < 3000:
+        return Verdict.PERMANENT, "5.3.0"
+    return Verdict.TEMPORARY, "4.4.2"
 
 
 #: Kannel's DLR types (User's Guide, dlr-mask)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from bridge.codec.smpp import (
     BACKOFF_SUBMIT_ERRORS,
     ESM_UDHI,
-    PERMANENT_SUBMIT_ERRORS,
     Bind,
     BindState,
     CommandId,
@@ -37,8 +36,9 @@ from bridge.codec.smpp import (
     SMPPConnection,
     parse_receipt,
     status_name,
+    submit_verdict,
 )
-from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
+from bridge.errors import DecodeError, TemporaryFailure, Verdict, failure
 from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.smpp")
@@ -291,7 +291,10 @@ class SMPPPushSender:
         name = status_name(status) if pdu.command_id is not CommandId.GENERIC_NACK else "generic_nack"
         if status in BACKOFF_SUBMIT_ERRORS:
             self._paused_until = max(self._paused_until, self.clock() + s.throttle_pause_s)
-        if status in PERMANENT_SUBMIT_ERRORS:
-            code = "5.1.1" if "DST" in name else "5.3.0"
-            raise PermanentFailure(f"SMSC refused the notification SMS: {name}", code)
-        raise TemporaryFailure(f"SMSC refused the notification SMS for now: {name}", "4.4.2")
+        verdict, code = submit_verdict(status)
+        if pdu.command_id is CommandId.GENERIC_NACK and verdict is Verdict.SUCCESS:
+            verdict, code = Verdict.TEMPORARY, "4.4.2"
+        refused = (
+            "refused the notification SMS" if verdict is Verdict.PERMANENT else "refused the notification SMS for now"
+        )
+        raise failure(verdict, f"SMSC {refused}: {name}", code)
