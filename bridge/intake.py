@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bridge import ids
-from bridge.adapters.store.base import JobStore, NewJob
+from bridge.adapters.store.base import IntakeStore, NewJob
 from bridge.codec.mms import encode_pdu
 from bridge.convert.compose import Conversion, ConversionRefused, ConvertOptions, convert_mail, send_req
 from bridge.convert.profile import Profile, strictest
@@ -122,7 +122,7 @@ class Intake:
         self,
         *,
         settings: IntakeSettings,
-        store: JobStore,
+        store: IntakeStore,
         executor: ThreadPoolExecutor,
         conversion_slots: int,
         on_queued: Callable[[], None] = lambda: None,

@@ -21,10 +21,10 @@ from datetime import UTC, datetime
 
 from bridge.adapters.mail.base import MailSender
 from bridge.adapters.mmsc.base import Route
-from bridge.adapters.store.base import JobStore
+from bridge.adapters.store.base import QueueStore, Transition
 from bridge.convert.dsn import RecipientStatus, build_dsn, is_report, may_report
 from bridge.errors import BridgeError, PermanentFailure, TemporaryFailure
-from bridge.model import Job, Report, StoredMessage
+from bridge.model import Job, JobState, Report, StoredMessage
 from bridge.pipeline import Action, ActionKind, Outcome, OutcomeKind, RetryPolicy, decide, expired
 
 log = logging.getLogger("bridge.worker")
@@ -46,11 +46,46 @@ class WorkerSettings:
     gather_s: float = 0.02
 
 
+#: the state each decision takes a job to, and the word its log line uses
+_TARGET = {
+    ActionKind.COMPLETE: JobState.DELIVERED,
+    ActionKind.RETRY: JobState.QUEUED,
+    ActionKind.WAIT: JobState.NOTIFIED,
+    ActionKind.FAIL: JobState.FAILED,
+    ActionKind.EXPIRE: JobState.EXPIRED,
+}
+_LOGGED_STATE = {
+    ActionKind.COMPLETE: "delivered",
+    ActionKind.RETRY: "retry",
+    ActionKind.WAIT: "notified",
+    ActionKind.FAIL: "failed",
+    ActionKind.EXPIRE: "expired",
+}
+
+
+def transition_for(job: Job, action: Action, outcome: Outcome | None, *, owner: str, now: float) -> Transition:
+    """The store's record of `action` decided for `job`."""
+    to = _TARGET[action.kind]
+    took = outcome is not None and to in (JobState.DELIVERED, JobState.NOTIFIED)
+    return Transition(
+        job_id=job.id,
+        owner=owner,
+        to=to,
+        now=now,
+        status="2.0.0" if to is JobState.DELIVERED else action.status,
+        error=action.detail if to in (JobState.QUEUED, JobState.FAILED, JobState.EXPIRED) else None,
+        at=action.at,
+        mmsc_id=outcome.mmsc_id if took and outcome is not None else None,
+        route=outcome.route if took and outcome is not None else None,
+        delay_notified=job.delay_notified or action.report is Report.DELAYED,
+    )
+
+
 class Worker:
     def __init__(
         self,
         *,
-        store: JobStore,
+        store: QueueStore,
         route: Route,
         mailer: MailSender,
         settings: WorkerSettings,
@@ -179,47 +214,11 @@ class Worker:
         )
 
     async def _record(self, job: Job, action: Action, outcome: Outcome | None) -> None:
-        now, owner = self.clock(), self.settings.owner
-        if action.kind is ActionKind.COMPLETE:
-            mmsc_id = outcome.mmsc_id if outcome else None
-            route = outcome.route if outcome else None
-            await self.store.complete(job.id, owner=owner, now=now, mmsc_id=mmsc_id, route=route)
-            state = "delivered"
-        elif action.kind is ActionKind.RETRY:
-            assert action.at is not None
-            await self.store.retry(
-                job.id,
-                owner=owner,
-                now=now,
-                at=action.at,
-                status=action.status,
-                error=action.detail,
-                delay_notified=job.delay_notified or action.report is Report.DELAYED,
-            )
-            state = "retry"
-        elif action.kind is ActionKind.WAIT:
-            assert action.at is not None
-            await self.store.wait(
-                job.id,
-                owner=owner,
-                now=now,
-                at=action.at,
-                mmsc_id=outcome.mmsc_id if outcome else None,
-                status=action.status,
-                delay_notified=job.delay_notified or action.report is Report.DELAYED,
-                route=outcome.route if outcome else None,
-            )
-            state = "notified"
-        elif action.kind is ActionKind.FAIL:
-            await self.store.fail(job.id, owner=owner, now=now, status=action.status, error=action.detail)
-            state = "failed"
-        else:
-            await self.store.expire(job.id, owner=owner, now=now, status=action.status, error=action.detail)
-            state = "expired"
+        await self.store.record(transition_for(job, action, outcome, owner=self.settings.owner, now=self.clock()))
         log.info(
             "job=%s state=%s to=%s status=%s attempts=%d mmsc_id=%s",
             job.id,
-            state,
+            _LOGGED_STATE[action.kind],
             job.recipient.masked,
             action.status,
             job.attempts + 1,

@@ -1,4 +1,6 @@
-"""The JobStore contract, written against the Protocol so that every implementation runs it."""
+"""The JobStore contract, written against the Protocols so that every implementation runs it: every method of
+every role (intake, the worker's queue, the handset side, operators' commands) is exercised here; a second store
+joins by adding its opener to STORES."""
 
 from __future__ import annotations
 
@@ -12,11 +14,12 @@ from typing import TypeVar
 
 import pytest
 
-from bridge.adapters.store.base import JobStore, NewJob
+from bridge.adapters.store.base import JobStore, NewJob, Transition
 from bridge.adapters.store.sqlite import SQLiteJobStore
-from bridge.model import MSISDN, JobState, Notify, StoredMessage
+from bridge.model import MSISDN, Handset, JobState, Notify, StoredMessage
 
 T = TypeVar("T")
+DELIVERED = JobState.DELIVERED
 Opener = Callable[[Path], Awaitable[JobStore]]
 STORES: dict[str, Opener] = {"sqlite": lambda tmp: SQLiteJobStore.open(tmp / "bridge.db")}
 
@@ -65,7 +68,7 @@ def test_put_then_lease_complete(kind: str, tmp_path: Path) -> None:
             assert sorted(j.id for j in leased) == ["m1-0", "m1-1"]
             assert all(j.state is JobState.LEASED for j in leased)
             assert await store.lease(owner="w2", now=1001, lease_s=30, limit=10) == []
-            await store.complete("m1-0", owner="w1", now=1002, mmsc_id="x1")
+            await store.record(Transition(job_id="m1-0", owner="w1", to=DELIVERED, now=1002, mmsc_id="x1"))
             done = await store.get("m1-0")
             assert done is not None and done.state is JobState.DELIVERED and done.mmsc_id == "x1"
             assert (await store.message("m1")).raw == b"raw"
@@ -84,9 +87,9 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_loses(kind: str, tmp_p
             [first] = await store.lease(owner="dead", now=1000, lease_s=30, limit=10)
             [again] = await store.lease(owner="w2", now=1031, lease_s=30, limit=10)
             assert again.id == first.id
-            await store.complete(first.id, owner="dead", now=1032, mmsc_id="late")  # ignored
+            await store.record(Transition(job_id=first.id, owner="dead", to=DELIVERED, now=1032, mmsc_id="late"))
             assert (await store.get(first.id)).state is JobState.LEASED  # type: ignore[union-attr]
-            await store.complete(first.id, owner="w2", now=1033, mmsc_id="ok")
+            await store.record(Transition(job_id=first.id, owner="w2", to=DELIVERED, now=1033, mmsc_id="ok"))
             assert (await store.get(first.id)).mmsc_id == "ok"  # type: ignore[union-attr]
 
     run(go())
@@ -97,11 +100,23 @@ def test_retry_waits_until_its_time_and_counts_attempts(kind: str, tmp_path: Pat
         async with opened(kind, tmp_path) as store:
             await store.put(message(1), jobs(1, 1))
             [job] = await store.lease(owner="w", now=1000, lease_s=30, limit=10)
-            await store.retry(job.id, owner="w", now=1001, at=1100, status="4.4.1", error="busy", delay_notified=True)
+            retry = Transition(
+                job_id=job.id,
+                owner="w",
+                to=JobState.QUEUED,
+                now=1001,
+                at=1100,
+                status="4.4.1",
+                error="busy",
+                delay_notified=True,
+            )
+            await store.record(retry)
             assert await store.lease(owner="w", now=1099, lease_s=30, limit=10) == []
             [again] = await store.lease(owner="w", now=1100, lease_s=30, limit=10)
             assert (again.attempts, again.last_status, again.delay_notified) == (1, "4.4.1", True)
-            await store.fail(again.id, owner="w", now=1101, status="5.1.1", error="unknown")
+            await store.record(
+                Transition(job_id=again.id, owner="w", to=JobState.FAILED, now=1101, status="5.1.1", error="x")
+            )
             assert (await store.get(job.id)).state is JobState.FAILED  # type: ignore[union-attr]
 
     run(go())
@@ -115,7 +130,9 @@ def test_release_requeue_purge_and_list(kind: str, tmp_path: Path) -> None:
             assert await store.release(owner="w") == 2
             assert len(await store.list(state=JobState.QUEUED)) == 2
             [job, _] = await store.lease(owner="w", now=1000, lease_s=30, limit=10)
-            await store.expire(job.id, owner="w", now=1001, status="4.4.7", error="too late")
+            await store.record(
+                Transition(job_id=job.id, owner="w", to=JobState.EXPIRED, now=1001, status="4.4.7", error="late")
+            )
             assert not await store.requeue(job.id, now=1002)  # final jobs stay final
             assert await store.purge(job.id) and not await store.purge(job.id)
             assert [j.id for j in await store.list()] == ["m1-1"]
@@ -131,6 +148,83 @@ def test_many_puts_share_commits_and_all_survive(kind: str, tmp_path: Path) -> N
             assert len(await store.list(limit=1000)) == 400
 
     run(go())
+
+
+def test_wait_then_the_phone_answers_by_token_and_mmsc_id(kind: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            new = jobs(1)
+            await store.put(message(1), new)
+            leased = {j.id: j for j in await store.lease(owner="w", now=1000, lease_s=30, limit=10)}
+            first, second = leased["m1-0"], leased["m1-1"]
+            assert first.token == new[0].token and len(first.token) == 22
+            for job, mmsc_id in ((first, "mm-1"), (second, "mm-2")):
+                wait = Transition(
+                    job_id=job.id,
+                    owner="w",
+                    to=JobState.NOTIFIED,
+                    now=1001,
+                    at=1600,
+                    mmsc_id=mmsc_id,
+                    route="op",
+                    status="4.0.0",
+                )
+                await store.record(wait)
+            notified = await store.by_token(first.token)
+            assert notified is not None and (notified.state, notified.mmsc_id, notified.route) == (
+                JobState.NOTIFIED,
+                "mm-1",
+                "op",
+            )
+            assert (notified.attempts, notified.next_attempt_at) == (1, 1600)
+            assert await store.by_token("no-such-token") is None
+            assert (await store.by_mmsc_id("op", "mm-2")).id == second.id  # type: ignore[union-attr]
+            assert await store.by_mmsc_id("other-route", "mm-2") is None
+            assert await store.lease(owner="w", now=1599, lease_s=30, limit=10) == []  # not due before its time
+            # the phone fetched: retrieved, due at the ack wait; a later fetch does not undo an acknowledgement
+            state = await store.handset(first.id, event=Handset.FETCHED, now=1100, at=1160, report_allowed=True)
+            assert state is JobState.RETRIEVED
+            state = await store.handset(first.id, event=Handset.ACKNOWLEDGED, now=1101, at=1101, report_allowed=False)
+            assert state is JobState.RETRIEVED
+            assert await store.handset(first.id, event=Handset.FETCHED, now=1102, at=1162, report_allowed=True) is None
+            answered = await store.get(first.id)
+            assert answered is not None and (answered.handset, answered.report_allowed) == (Handset.ACKNOWLEDGED, False)
+            # a rejection leaves the job notified and due at once for the worker to decide
+            state = await store.handset(second.id, event=Handset.REJECTED, now=1103, at=1103, report_allowed=True)
+            assert state is JobState.NOTIFIED
+            due = sorted(j.id for j in await store.lease(owner="w2", now=1103, lease_s=30, limit=10))
+            assert due == ["m1-0", "m1-1"]
+            # no answer for a final job
+            await store.record(Transition(job_id=first.id, owner="w2", to=DELIVERED, now=1104, mmsc_id="mm-1"))
+            assert await store.handset(first.id, event=Handset.FETCHED, now=1105, at=1105, report_allowed=True) is None
+
+    run(go())
+
+
+def test_sweep_empties_the_content_of_finished_messages_only(kind: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            await store.put(message(1), jobs(1, 1))
+            await store.put(message(2), jobs(2, 1))
+            [a, b] = sorted(await store.lease(owner="w", now=1000, lease_s=30, limit=10), key=lambda j: j.id)
+            await store.record(Transition(job_id=a.id, owner="w", to=DELIVERED, now=1010, mmsc_id="x"))
+            assert await store.sweep(before=1005) == 0  # finished after the cut-off
+            assert await store.sweep(before=1020) == 1
+            swept = await store.message("m1")
+            assert (swept.raw, swept.mms) == (b"", b"") and swept.mail_from == "a@example.org"
+            assert (await store.message("m2")).mms == b"mms"  # its job is still leased
+            assert (await store.get(a.id)).state is DELIVERED  # type: ignore[union-attr]  # the row stays
+            assert await store.sweep(before=1020) == 0  # once
+            assert b.id == "m2-0"
+
+    run(go())
+
+
+def test_a_transition_without_its_due_time_or_to_a_state_no_worker_records_is_refused() -> None:
+    with pytest.raises(ValueError, match="due again"):
+        Transition(job_id="j", owner="w", to=JobState.QUEUED, now=1)
+    with pytest.raises(ValueError, match="records"):
+        Transition(job_id="j", owner="w", to=JobState.LEASED, now=1)
 
 
 _KILL_SCRIPT = """

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from bridge.adapters.mail.base import MailSender
-from bridge.adapters.store.base import JobStore
+from bridge.adapters.store.base import HandsetStore
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.codec import mm7
 from bridge.convert.mdn import ReplyPart, build_mdn, original_message_id, read_report_address, reply_mail
@@ -64,7 +64,7 @@ class MM7Endpoint:
         self,
         *,
         routes: Mapping[str, CallbackSettings],
-        store: JobStore,
+        store: HandsetStore,
         mailer: MailSender,
         domain: str,
         reporting_ua: str,

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 
 from aiohttp import web
 
-from bridge.adapters.store.base import JobStore
+from bridge.adapters.store.base import HandsetStore
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.codec.mms import (
     MMS_MEDIA_TYPE,
@@ -89,7 +89,7 @@ class MmscWeb:
     def __init__(
         self,
         *,
-        store: JobStore,
+        store: HandsetStore,
         ack_wait_s: float,
         on_answer: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,

@@ -1,16 +1,18 @@
 """The `JobStore` seam: where accepted mail waits until every recipient reaches a final state.
 
+Each caller sees the store through its role's Protocol (`IntakeStore`, `QueueStore`, `HandsetStore`,
+`OperatorStore`); `JobStore` is all of them. A worker records what it decided with one typed `Transition`.
 States and transitions (the store enforces them; `bridge.pipeline` decides which one to take):
 
     put ───────────▶ queued
     queued ──lease──▶ leased            (lease_until = now + lease_s; a crashed worker's lease runs out)
     leased ──lease (expired) ──▶ leased  (another worker takes it over: recovery)
-    leased ──complete──▶ delivered       (final)
-    leased ──retry──▶ queued             (next_attempt_at later, attempts + 1)
-    leased ──fail──▶ failed              (final, a DSN went or goes out)
-    leased ──expire──▶ expired           (final, DSN 4.4.7)
+    leased ──record(DELIVERED)──▶ delivered   (final)
+    leased ──record(QUEUED)──▶ queued         (a retry: next_attempt_at later, attempts + 1)
+    leased ──record(FAILED)──▶ failed         (final, a DSN went or goes out)
+    leased ──record(EXPIRED)──▶ expired       (final, DSN 4.4.7)
+    leased ──record(NOTIFIED)──▶ notified     (the MMSC took it; due again at the next re-notification)
     leased ──release──▶ queued           (graceful shutdown)
-    leased ──wait──▶ notified            (the MMSC took it; due again at the next re-notification)
     notified, retrieved ──lease (due)──▶ leased
     notified, leased ──handset──▶ retrieved / notified  (the phone fetched or answered; no lease needed:
                                           the phone's word wins over a worker holding the job)
@@ -48,55 +50,56 @@ class NewJob:
     token: str = field(default_factory=new_token)
 
 
-class JobStore(Protocol):
+#: where `record` may take a leased job
+RECORDED_STATES = frozenset({JobState.DELIVERED, JobState.QUEUED, JobState.NOTIFIED, JobState.FAILED, JobState.EXPIRED})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Transition:
+    """What a worker decided for a job it holds: the state it goes to and what is recorded with it.
+
+    - DELIVERED (complete): `mmsc_id`, `route`; status 2.0.0.
+    - QUEUED (retry): due again `at`; `status`, `error`, `delay_notified`.
+    - NOTIFIED (wait: the MMSC took it): due again `at` (the next re-notification); `mmsc_id`, `route`, `status`.
+    - FAILED, EXPIRED (final): `status`, `error`.
+    Every one counts an attempt and ends the lease. Only the lease holder (`owner`) may record: a worker whose
+    lease ran out and was taken over changes nothing.
+    """
+
+    job_id: str
+    owner: str
+    to: JobState
+    now: float
+    status: str = "2.0.0"
+    error: str | None = None
+    at: float | None = None
+    mmsc_id: str | None = None
+    route: str | None = None
+    delay_notified: bool = False
+
+    def __post_init__(self) -> None:
+        if self.to not in RECORDED_STATES:
+            raise ValueError(f"a worker records {sorted(RECORDED_STATES)}, not {self.to}")
+        if self.to in (JobState.QUEUED, JobState.NOTIFIED) and self.at is None:
+            raise ValueError(f"{self.to} needs the time the job is due again")
+
+
+class IntakeStore(Protocol):
+    """What intake needs: one durable commit of a message and its jobs."""
+
     async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None: ...
+
+
+class QueueStore(Protocol):
+    """What the delivery worker needs: lease due jobs, read their messages, record what happened."""
 
     async def lease(self, *, owner: str, now: float, lease_s: float, limit: int) -> list[Job]: ...
 
-    async def complete(
-        self, job_id: str, *, owner: str, now: float, mmsc_id: str | None, route: str | None = None
-    ) -> None: ...
-
-    async def retry(
-        self, job_id: str, *, owner: str, now: float, at: float, status: str, error: str, delay_notified: bool
-    ) -> None: ...
-
-    async def fail(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None: ...
-
-    async def expire(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None: ...
-
-    async def wait(
-        self,
-        job_id: str,
-        *,
-        owner: str,
-        now: float,
-        at: float,
-        mmsc_id: str | None,
-        status: str,
-        delay_notified: bool,
-        route: str | None = None,
-    ) -> None: ...
-
-    async def handset(
-        self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
-    ) -> JobState | None: ...
+    async def record(self, transition: Transition) -> None: ...
 
     async def release(self, *, owner: str) -> int: ...
 
-    async def requeue(self, job_id: str, *, now: float) -> bool: ...
-
-    async def purge(self, job_id: str) -> bool: ...
-
     async def sweep(self, *, before: float) -> int: ...
-
-    async def get(self, job_id: str) -> Job | None: ...
-
-    async def by_token(self, token: str) -> Job | None: ...
-
-    async def by_mmsc_id(self, route: str, mmsc_id: str) -> Job | None: ...
-
-    async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]: ...
 
     async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage:
         """The stored message; `with_raw=False` leaves the mail itself out (`raw` is empty) when only the MMS is
@@ -106,5 +109,38 @@ class JobStore(Protocol):
     async def messages(self, message_ids: Sequence[str], *, with_raw: bool = False) -> dict[str, StoredMessage]:
         """Several messages in one go (the worker's batch); those not stored are left out."""
         ...
+
+
+class HandsetStore(Protocol):
+    """What the phones' and MMSCs' side needs (the builtin MMSC's web surface, the MM7 endpoint): find a job by
+    its content token or its MMSC's message id, read its message, record the phone's word."""
+
+    async def by_token(self, token: str) -> Job | None: ...
+
+    async def by_mmsc_id(self, route: str, mmsc_id: str) -> Job | None: ...
+
+    async def handset(
+        self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
+    ) -> JobState | None: ...
+
+    async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage: ...
+
+
+class OperatorStore(Protocol):
+    """What operators' commands need (`bridge queue`, later the console and the API)."""
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]: ...
+
+    async def requeue(self, job_id: str, *, now: float) -> bool: ...
+
+    async def purge(self, job_id: str) -> bool: ...
+
+    async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage: ...
+
+
+class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, Protocol):
+    """A whole store: every role, and closing it."""
 
     async def close(self) -> None: ...

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.adapters.store.base import NewJob
+from bridge.adapters.store.base import NewJob, Transition
 from bridge.errors import StoreError
 from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
 
@@ -266,62 +266,31 @@ class SQLiteJobStore:
 
         await self._write(body, durable=False)
 
-    async def complete(
-        self, job_id: str, *, owner: str, now: float, mmsc_id: str | None, route: str | None = None
-    ) -> None:
+    async def record(self, transition: Transition) -> None:
+        t = transition
+        if t.to is JobState.DELIVERED:
+            sql = (
+                "state = 'delivered', mmsc_id = ?, route = COALESCE(?, route), last_status = ?, last_error = NULL,"
+                " updated_at = ?"
+            )
+            args: tuple[Any, ...] = (t.mmsc_id, t.route, t.status, t.now)
+        elif t.to is JobState.QUEUED:
+            sql = (
+                "state = 'queued', next_attempt_at = ?, last_status = ?, last_error = ?, delay_notified = ?,"
+                " updated_at = ?"
+            )
+            args = (t.at, t.status, t.error, int(t.delay_notified), t.now)
+        elif t.to is JobState.NOTIFIED:
+            sql = (
+                "state = 'notified', next_attempt_at = ?, mmsc_id = ?, route = COALESCE(?, route), last_status = ?,"
+                " last_error = NULL, delay_notified = ?, updated_at = ?"
+            )
+            args = (t.at, t.mmsc_id, t.route, t.status, int(t.delay_notified), t.now)
+        else:  # FAILED, EXPIRED
+            sql = f"state = '{t.to.value}', last_status = ?, last_error = ?, updated_at = ?"
+            args = (t.status, t.error, t.now)
         await self._transition(
-            job_id,
-            owner,
-            "state = 'delivered', mmsc_id = ?, route = COALESCE(?, route), lease_owner = NULL, lease_until = NULL,"
-            " attempts = attempts + 1, last_status = '2.0.0', last_error = NULL, updated_at = ?",
-            (mmsc_id, route, now),
-        )
-
-    async def retry(
-        self, job_id: str, *, owner: str, now: float, at: float, status: str, error: str, delay_notified: bool
-    ) -> None:
-        await self._transition(
-            job_id,
-            owner,
-            "state = 'queued', next_attempt_at = ?, attempts = attempts + 1, last_status = ?, last_error = ?,"
-            " lease_owner = NULL, lease_until = NULL, delay_notified = ?, updated_at = ?",
-            (at, status, error, int(delay_notified), now),
-        )
-
-    async def _final(self, state: str, job_id: str, owner: str, now: float, status: str, error: str) -> None:
-        await self._transition(
-            job_id,
-            owner,
-            f"state = '{state}', attempts = attempts + 1, last_status = ?, last_error = ?, lease_owner = NULL,"
-            " lease_until = NULL, updated_at = ?",
-            (status, error, now),
-        )
-
-    async def fail(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None:
-        await self._final("failed", job_id, owner, now, status, error)
-
-    async def expire(self, job_id: str, *, owner: str, now: float, status: str, error: str) -> None:
-        await self._final("expired", job_id, owner, now, status, error)
-
-    async def wait(
-        self,
-        job_id: str,
-        *,
-        owner: str,
-        now: float,
-        at: float,
-        mmsc_id: str | None,
-        status: str,
-        delay_notified: bool,
-        route: str | None = None,
-    ) -> None:
-        await self._transition(
-            job_id,
-            owner,
-            "state = 'notified', next_attempt_at = ?, attempts = attempts + 1, mmsc_id = ?, route = COALESCE(?, route),"
-            " last_status = ?, last_error = NULL, lease_owner = NULL, lease_until = NULL, delay_notified = ?,"
-            " updated_at = ?",
-            (at, mmsc_id, route, status, int(delay_notified), now),
+            t.job_id, t.owner, sql + ", attempts = attempts + 1, lease_owner = NULL, lease_until = NULL", args
         )
 
     async def handset(
