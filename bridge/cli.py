@@ -1,6 +1,6 @@
 """The `bridge` command line.
 
-Owns argument parsing and the human and JSON renderings of what the codec and the converter make. Commands:
+Owns argument parsing and printing; the renderings of PDUs live in `codec/describe.py`. Commands:
 `bridge decode FILE...` (an MMS PDU, a hex dump, or the SMS user data / TPDUs of a WAP Push),
 `bridge convert MAIL.eml` and `bridge check-config [--config FILE]`.
 Exit status: 0 success, 1 bad input (or a refused mail), 2 usage.
@@ -15,25 +15,18 @@ import string
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import IntEnum, StrEnum
 from pathlib import Path
-from typing import Any
 
 from bridge import __version__
-from bridge.codec.mms import INSERT_ADDRESS, HeaderField, Pdu, decode_pdu, encode_pdu
-from bridge.codec.multipart import RawHeader
-from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil
+from bridge.codec.describe import Decoded, describe, render_text, value_of, vars_of
+from bridge.codec.mms import Pdu, decode_pdu, encode_pdu
 from bridge.codec.wap_push import (
     WAP_PUSH_PORT,
-    WspPush,
     decode_tpdu,
     decode_user_data,
     decode_wsp_push,
     reassemble,
 )
-from bridge.codec.wsp import ContentType
 from bridge.config import Config, load_config
 from bridge.convert.compose import ConversionRefused, convert_mail, retrieve_conf, send_req
 from bridge.errors import ConfigError, DecodeError, InputError, PhoneError, WorkerDied
@@ -100,14 +93,6 @@ def _as_user_data(blob: bytes, form: str) -> bytes | None:
     return None
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Decoded:
-    pdu: Pdu | None
-    push: WspPush | None
-    segments: int
-    size: int
-
-
 def decode_inputs(paths: Sequence[Path], form: str, config: Config) -> Decoded:
     blobs: list[tuple[Path, bytes]] = []
     for path in paths:
@@ -154,129 +139,6 @@ def _decode_push(path: Path, blob: bytes, *, segments: int) -> Decoded:
     if push.content_type.media_type.lower() == "application/vnd.wap.mms-message":
         pdu = _decode_pdu(path, push.body)
     return Decoded(pdu=pdu, push=push, segments=segments, size=len(blob))
-
-
-# --- rendering -------------------------------------------------------------------------------------------
-
-
-def _value(value: Any) -> Any:
-    if isinstance(value, IntEnum):
-        return f"{value.name} (0x{int(value):02X})"
-    if value is INSERT_ADDRESS:
-        return "<insert-address-token>"
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return f"+{int(value.total_seconds())}s (relative)"
-    if isinstance(value, ContentType):
-        return str(value)
-    if isinstance(value, RawHeader):
-        return value.value.hex(" ")
-    if isinstance(value, tuple):
-        return [_value(v) for v in value]
-    if isinstance(value, frozenset | set):
-        return sorted(str(_value(v)) for v in value)
-    if isinstance(value, StrEnum):
-        return str(value)
-    return value
-
-
-def describe_pdu(pdu: Pdu) -> dict[str, Any]:
-    headers: list[dict[str, Any]] = [{"name": "X-Mms-Message-Type", "value": _value(pdu.MESSAGE_TYPE)}]
-    for attr, field in pdu.HEADERS:
-        value = getattr(pdu, attr)
-        if value is None or value == ():
-            continue
-        if isinstance(value, tuple):
-            headers.extend({"name": field.display_name, "value": _value(v)} for v in value)
-        else:
-            shown = _version(value) if field is HeaderField.MMS_VERSION else _value(value)
-            headers.append({"name": field.display_name, "value": shown})
-    for raw in pdu.extra_headers:
-        headers.append({"name": raw.name, "value": "(raw) " + raw.value.hex(" ")})
-    out: dict[str, Any] = {"type": pdu.MESSAGE_TYPE.name.lower().replace("_", "-"), "headers": headers}
-    content_type = getattr(pdu, "content_type", None)
-    if content_type is not None:
-        headers.append({"name": HeaderField.CONTENT_TYPE.display_name, "value": str(content_type)})
-        parts = []
-        for part in pdu.parts:  # type: ignore[union-attr]
-            item: dict[str, Any] = {
-                "content_type": str(part.content_type),
-                "size": len(part.data),
-                "content_id": part.content_id,
-                "content_location": part.content_location,
-                "headers": [{"name": h.name, "value": h.value.hex(" ")} for h in part.headers],
-            }
-            if part.content_type.media_type.lower() == SMIL_MEDIA_TYPE:
-                try:
-                    item["slides"] = [
-                        {k: v for k, v in vars_of(s).items() if v is not None} for s in decode_smil(part.data)
-                    ]
-                except DecodeError as exc:
-                    item["smil_error"] = str(exc)
-            elif part.content_type.media_type.lower().startswith("text/"):
-                item["text"] = bytes(part.data[:200]).decode("utf-8", "replace")
-            parts.append(item)
-        out["parts"] = parts
-    return out
-
-
-def vars_of(obj: Any) -> dict[str, Any]:
-    return {name: getattr(obj, name) for name in obj.__slots__}
-
-
-def _version(value: int) -> str:
-    return f"{value >> 4}.{value & 0x0F}"
-
-
-def describe(decoded: Decoded) -> dict[str, Any]:
-    out: dict[str, Any] = {"size": decoded.size}
-    if decoded.segments:
-        out["sms_segments"] = decoded.segments
-    if decoded.push is not None:
-        push = decoded.push
-        out["push"] = {
-            "transaction_id": push.transaction_id,
-            "pdu_type": push.pdu_type.name.lower(),
-            "content_type": str(push.content_type),
-            "application_id": _value(push.application_id),
-            "headers": [{"name": h.name, "value": h.value.hex(" ")} for h in push.headers],
-            "body_size": len(push.body),
-        }
-    if decoded.pdu is not None:
-        out["pdu"] = describe_pdu(decoded.pdu)
-    return out
-
-
-def render_text(info: dict[str, Any]) -> str:
-    lines = []
-    if "sms_segments" in info:
-        lines.append(f"WAP Push in {info['sms_segments']} SMS ({info['size']} octets reassembled)")
-    push = info.get("push")
-    if push:
-        lines.append(
-            f"WSP {push['pdu_type']} tid={push['transaction_id']} Content-Type: {push['content_type']} "
-            f"X-Wap-Application-Id: {push['application_id']} ({push['body_size']} octets of body)"
-        )
-        lines.extend(f"  {h['name']}: {h['value']}" for h in push["headers"])
-    pdu = info.get("pdu")
-    if pdu:
-        lines.append(f"{pdu['type']} ({info['size'] if not push else push['body_size']} octets)")
-        width = max(len(h["name"]) for h in pdu["headers"])
-        lines.extend(f"  {h['name']:<{width}}  {h['value']}" for h in pdu["headers"])
-        for i, part in enumerate(pdu.get("parts", []), 1):
-            lines.append(f"part {i}: {part['content_type']} ({part['size']} octets)")
-            if part["content_id"] is not None:
-                lines.append(f"  Content-ID: {part['content_id']}")
-            if part["content_location"] is not None:
-                lines.append(f"  Content-Location: {part['content_location']}")
-            lines.extend(f"  {h['name']}: {h['value']}" for h in part["headers"])
-            for n, slide in enumerate(part.get("slides", []), 1):
-                media = ", ".join(f"{k}={v}" for k, v in slide.items() if k != "duration_ms")
-                lines.append(f"  slide {n}: {slide['duration_ms']} ms {media}")
-            if "text" in part:
-                lines.append(f"  text: {part['text']!r}")
-    return "\n".join(lines)
 
 
 # --- commands --------------------------------------------------------------------------------------------
@@ -394,7 +256,7 @@ def _cmd_queue(args: argparse.Namespace) -> int:
                 print(
                     json.dumps(
                         {
-                            "job": {k: _value(v) for k, v in vars_of(found).items()}
+                            "job": {k: value_of(v) for k, v in vars_of(found).items()}
                             | {"recipient": found.recipient.masked},
                             "message": {
                                 "id": message.id,

@@ -32,3 +32,11 @@ class OneLineFormatter(logging.Formatter):
 
     def formatStack(self, stack_info: str) -> str:
         return "\n".join("  | " + escape(line) for line in stack_info.splitlines())
+
+
+def setup_logging(level: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=level.upper(), handlers=[handler])
+    # aiosmtpd logs every command line, phone numbers included: keep only its warnings
+    logging.getLogger("mail.log").setLevel(logging.WARNING)

@@ -81,7 +81,7 @@ def test_each_layer_imports_only_from_below() -> None:
 def test_only_app_picks_concrete_adapters() -> None:
     for path in PACKAGE.rglob("*.py"):
         module = _module(path)
-        if module == "bridge.app" or module.startswith("bridge.adapters"):
+        if module.startswith(("bridge.app", "bridge.adapters")):
             continue
         concrete = {
             name
@@ -89,3 +89,39 @@ def test_only_app_picks_concrete_adapters() -> None:
             if name.startswith("bridge.adapters.") and not name.endswith(".base") and name != "bridge.adapters.files"
         }
         assert not concrete, f"{module} imports {concrete}; only bridge.app picks adapters"
+
+
+#: what every adapter may import besides its own package: the layers below it, the shared HTTP mapping, the
+#: file helpers, the web server, and the seams (`adapters/*/base.py`) of the other adapters
+_ADAPTER_COMMON = ("bridge.errors", "bridge.model", "bridge.codec", "bridge.convert", "bridge.pipeline", "bridge.ids",
+                   "bridge.routing", "bridge.config", "bridge.adapters.http", "bridge.adapters.files",
+                   "bridge.adapters.web")  # fmt: skip
+#: the SMTP adapter is the glue between aiosmtpd and the intake use case
+_ADAPTER_EXTRA = {"bridge.adapters.smtp": ("bridge.intake", "bridge.recipients")}
+
+
+def test_adapters_import_no_other_adapter_but_through_its_seam() -> None:
+    checked = 0
+    for path in (PACKAGE / "adapters").rglob("*.py"):
+        module = _module(path)
+        parts = module.split(".")
+        if len(parts) < 4:
+            continue  # bridge.adapters.http, .files: shared helpers
+        own = ".".join(parts[:3])
+        allowed = (*_ADAPTER_COMMON, own, *_ADAPTER_EXTRA.get(own, ()))
+        checked += 1
+        for name in _imports(path):
+            if name == "bridge" or not name.startswith("bridge"):
+                continue
+            seam = name.startswith("bridge.adapters.") and name.endswith(".base")
+            ok = seam or any(name == a or name.startswith(a + ".") for a in allowed)
+            assert ok, f"{module} imports {name}"
+    assert checked >= 20
+
+
+def test_the_cli_goes_through_the_app_and_never_picks_an_adapter() -> None:
+    allowed = ("bridge.app", "bridge.config", "bridge.codec", "bridge.convert", "bridge.errors", "bridge.model",
+               "bridge.phone")  # fmt: skip
+    for name in _imports(PACKAGE / "cli.py"):
+        if name.startswith("bridge.") and name != "bridge":
+            assert any(name == a or name.startswith(a + ".") for a in allowed), f"bridge.cli imports {name}"

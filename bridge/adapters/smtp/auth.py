@@ -1,4 +1,5 @@
-"""SMTP AUTH passwords (RFC 4954 PLAIN and LOGIN) checked against the users file's bcrypt hashes.
+"""SMTP AUTH and TLS: passwords (RFC 4954 PLAIN and LOGIN) checked against the users file's bcrypt hashes, the
+users file itself, and the STARTTLS context (RFC 3207).
 
 - bcrypt runs in its own small thread pool, never on the event loop: a burst of attempts cannot stall the
   other sessions.
@@ -15,12 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+import ssl
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import bcrypt
+from aiosmtpd.smtp import AuthResult
+
+from bridge.errors import ConfigError
 
 _COST = re.compile(rb"^\$2[abxy]?\$(\d{2})\$")
 BCRYPT_MAX_BYTES = 72
@@ -97,3 +104,36 @@ def _checkpw(password: bytes, hashed: bytes) -> bool:
         return bool(bcrypt.checkpw(password, hashed))
     except ValueError:  # a malformed hash in the users file: nobody logs in with it
         return False
+
+
+def load_users(path: Path) -> dict[str, bytes]:
+    """`user:<bcrypt hash>` lines; blank lines and `#` comments skipped."""
+    users: dict[str, bytes] = {}
+    try:
+        lines = path.read_text().splitlines()
+    except OSError as exc:
+        raise ConfigError(f"smtp.users_file: {path}: cannot be read ({exc.strerror})") from exc
+    for n, line in enumerate(lines, 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        user, sep, hashed = line.partition(":")
+        if not sep or not hashed.startswith("$2"):
+            raise ConfigError(f"smtp.users_file: {path}:{n}: expected user:<bcrypt hash>")
+        users[user] = hashed.encode()
+    return users
+
+
+def checked_by_the_protocol(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+    """aiosmtpd offers AUTH only with an authenticator; `BridgeSMTP` checks passwords itself, asynchronously
+    (`PasswordChecker`), so this one is never asked and refuses if it were."""
+    return AuthResult(success=False, handled=False)
+
+
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"smtp.tls_cert_file: {cert} with {key}: {exc}") from exc
+    return ctx

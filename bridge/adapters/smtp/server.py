@@ -29,6 +29,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, syntax
 
 from bridge import ids
+from bridge.adapters.smtp.limits import ConnectionLimits
 from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.smtp")
@@ -142,38 +143,6 @@ def _split_params(arg: str, names: tuple[str, ...]) -> tuple[str, dict[str, str]
         else:
             kept.append(word)
     return " ".join(kept), found
-
-
-class ConnectionLimits:
-    """What all the SMTP connections of one server share: how many there are (in all and per client address),
-    and how many DATA octets they hold in memory. Over a connection cap a client gets `421 4.7.0` and is closed;
-    over the memory bound a mail goes on to the spool folder instead of memory."""
-
-    def __init__(self, *, max_connections: int, max_per_ip: int, max_memory_bytes: int) -> None:
-        self.max_connections = max_connections
-        self.max_per_ip = max_per_ip
-        self.max_memory_bytes = max_memory_bytes
-        self.open = 0
-        self.per_ip: dict[str, int] = {}
-        self.memory_bytes = 0
-
-    def admit(self, ip: str) -> str | None:
-        """None when a connection from `ip` may open (and it is counted), else the reply that refuses it."""
-        if self.open >= self.max_connections:
-            return "421 4.7.0 Too many connections, try again later"
-        if self.per_ip.get(ip, 0) >= self.max_per_ip:
-            return "421 4.7.0 Too many connections from your address, try again later"
-        self.open += 1
-        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
-        return None
-
-    def leave(self, ip: str) -> None:
-        self.open -= 1
-        left = self.per_ip.get(ip, 1) - 1
-        if left:
-            self.per_ip[ip] = left
-        else:
-            self.per_ip.pop(ip, None)
 
 
 class BridgeEnvelope(Envelope):

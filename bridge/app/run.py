@@ -1,7 +1,7 @@
-"""The running bridge: the only place that picks concrete adapters from the configuration and runs them in one
-event loop — the store, the SMTP intake, the delivery worker — with SIGTERM/SIGINT giving a graceful drain:
-no new mail (421 4.3.2), transactions in flight finished, leases released, the store closed.
-"""
+"""The running bridge: `Bridge` starts the store, the web server and its surfaces, the routes, the delivery worker,
+the intake use case and the SMTP listener, in named steps, all in one event loop; SIGTERM/SIGINT give a graceful
+drain (no new mail, 421 4.3.2; transactions in flight finished; leases released; the store closed), SIGHUP
+reloads the users file and the TLS certificate."""
 
 from __future__ import annotations
 
@@ -9,19 +9,12 @@ import asyncio
 import gc
 import logging
 import os
-import resource
 import signal
 import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
-from aiosmtpd.smtp import AuthResult
-
-from bridge.adapters.mail.base import MailSender
-from bridge.adapters.mail.outbox import OutboxMailSender
-from bridge.adapters.mail.relay import RelayMailSender
 from bridge.adapters.mmsc.base import Route
 from bridge.adapters.mmsc.builtin import BuiltinMMSC
 from bridge.adapters.mmsc.eaif import EAIFRoute
@@ -32,254 +25,27 @@ from bridge.adapters.mmsc.mm7_endpoint import CallbackSettings, MM7Endpoint
 from bridge.adapters.mmsc.router import Router
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
-from bridge.adapters.sms.kannel import KannelPushSender, KannelReports, KannelSettings
-from bridge.adapters.sms.outbox import OutboxPushSender
-from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
-from bridge.adapters.smtp.auth import PasswordChecker
+from bridge.adapters.sms.kannel import KannelReports
+from bridge.adapters.smtp.auth import PasswordChecker, checked_by_the_protocol, load_users, tls_context
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler
-from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP, ConnectionLimits
-from bridge.adapters.store.base import JobStore
-from bridge.adapters.store.sqlite import SQLiteJobStore
+from bridge.adapters.smtp.limits import ConnectionLimits, fit_open_files, quiet_accept_errors
+from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
-from bridge.config import Config, ConvertConfig, RouteConfig
-from bridge.convert.compose import ConvertOptions
-from bridge.convert.profile import Profile, profile_from
+from bridge.app.wiring import convert_options, convert_profile, make_mailer, make_push_sender, open_store, route_rules
+from bridge.config import Config, RouteConfig
+from bridge.convert.profile import Profile
 from bridge.errors import ConfigError, WorkerDied
 from bridge.intake import Intake, IntakeSettings
-from bridge.logs import OneLineFormatter
 from bridge.model import MSISDN
 from bridge.pipeline import RetryPolicy
-from bridge.recipients import RecipientPolicy, parse_recipient
-from bridge.routing import RouteRule, choose
+from bridge.recipients import RecipientPolicy
+from bridge.routing import choose
 from bridge.worker import Worker, WorkerSettings
 
 log = logging.getLogger("bridge")
+
 DRAIN_S = 30.0
-
-
-def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(OneLineFormatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
-    logging.basicConfig(level=level.upper(), handlers=[handler])
-    # aiosmtpd logs every command line, phone numbers included: keep only its warnings
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
-
-
-def load_users(path: Path) -> dict[str, bytes]:
-    """`user:<bcrypt hash>` lines; blank lines and `#` comments skipped."""
-    users: dict[str, bytes] = {}
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise ConfigError(f"smtp.users_file: {path}: cannot be read ({exc.strerror})") from exc
-    for n, line in enumerate(lines, 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        user, sep, hashed = line.partition(":")
-        if not sep or not hashed.startswith("$2"):
-            raise ConfigError(f"smtp.users_file: {path}:{n}: expected user:<bcrypt hash>")
-        users[user] = hashed.encode()
-    return users
-
-
-def _checked_by_the_protocol(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-    """aiosmtpd offers AUTH only with an authenticator; `BridgeSMTP` checks passwords itself, asynchronously
-    (`PasswordChecker`), so this one is never asked and refuses if it were."""
-    return AuthResult(success=False, handled=False)
-
-
-#: descriptors kept free beyond the SMTP connections: the web side, the store, spool files, outgoing HTTP
-SPARE_FILES = 256
-
-
-def fit_open_files(max_connections: int) -> int:
-    """Raise the soft open-file limit so that `max_connections` and SPARE_FILES fit; when the hard limit is
-    too low for that, the connection cap that fits (at least 1), with a warning. At the cap the bridge refuses
-    connections with 421 instead of running out of descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = max_connections + SPARE_FILES
-    if hard != resource.RLIM_INFINITY and wanted > hard:
-        wanted = hard
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-        soft = wanted
-    if soft == resource.RLIM_INFINITY:
-        return max_connections
-    fits = max(1, min(max_connections, soft - SPARE_FILES // 4 - 16))
-    if fits < max_connections:
-        log.warning(
-            "smtp.max_connections: %d do not fit the open-file limit %d; at most %d", max_connections, soft, fits
-        )
-    return fits
-
-
-_last_accept_error = 0.0
-
-
-def quiet_accept_errors(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    """asyncio reports each failed accept() (out of descriptors) with a traceback, as fast as clients connect:
-    those are logged once per 10 s in one line; everything else goes to the default handler."""
-    global _last_accept_error
-    exc = context.get("exception")
-    if isinstance(exc, OSError) and "accept" in str(context.get("message", "")):
-        now = loop.time()
-        if now - _last_accept_error >= 10.0:
-            _last_accept_error = now
-            log.error("smtp=accept-failed error=%r (the open-file limit; logged once per 10 s)", exc)
-        return
-    loop.default_exception_handler(context)
-
-
-def tls_context(cert: str, key: str) -> ssl.SSLContext:
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        ctx.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:
-        raise ConfigError(f"smtp.tls_cert_file: {cert} with {key}: {exc}") from exc
-    return ctx
-
-
-def _writable(path: Path) -> bool:
-    existing = path
-    while not existing.exists():
-        existing = existing.parent
-    return existing.is_dir() and os.access(existing, os.W_OK)
-
-
-def check_files(config: Config) -> None:
-    """What `bridge check-config` checks beyond the values: the certificate and key load, the users file
-    parses, and every folder the bridge writes to can be written. Raises `ConfigError` naming the key."""
-    s = config.smtp
-    if s.tls_cert_file:
-        tls_context(s.tls_cert_file, s.tls_key_file)
-    if s.users_file:
-        load_users(Path(s.users_file))
-    folders = {
-        "smtp.spool_dir": Path(s.spool_dir),
-        "store.url": config.store.sqlite_path.parent,
-    }
-    for route in config.routes:
-        if route.kind == "folder":
-            folders["route.folder"] = Path(route.folder)
-        elif route.kind == "builtin" and config.sms.kind == "outbox":
-            folders["sms.outbox"] = Path(config.sms.outbox)
-        if route.ca_file and not os.access(route.ca_file, os.R_OK):
-            raise ConfigError(f"route.ca_file: {route.ca_file} cannot be read (route {route.label!r})")
-    if config.reports.kind == "outbox":
-        folders["reports.outbox"] = Path(config.reports.outbox)
-    for key, folder in folders.items():
-        if not _writable(folder):
-            raise ConfigError(f"{key}: {folder} cannot be written")
-
-
-def route_rules(config: Config) -> list[RouteRule]:
-    """`[[route]]` as the rules `bridge.routing.choose` reads."""
-    return [RouteRule(name=r.label, prefixes=r.prefixes, fallback=r.fallback or None) for r in config.routes]
-
-
-def route_of(config: Config, number: str) -> str:
-    """Which route takes `number` (any form a sender could write in RCPT), for `bridge check-config --number`."""
-    policy = RecipientPolicy(
-        domains=frozenset(config.smtp.domains),
-        default_region=config.smtp.default_region,
-        allow_prefixes=(),
-        deny_prefixes=(),
-        number_check=config.smtp.number_check,
-        deny_number_types=frozenset(),
-    )
-    recipient = parse_recipient(f"{number}@{config.smtp.domains[0]}", policy)
-    if not isinstance(recipient, MSISDN):
-        raise ConfigError(f"--number {number!r}: not a phone number ({recipient.reply})")
-    rule = choose(route_rules(config), recipient.e164)
-    if rule is None:
-        return f"{recipient.e164} -> no route (refused with 5.4.4)"
-    fallback = f", falling back to {rule.fallback}" if rule.fallback else ""
-    kind = next(r.kind for r in config.routes if r.label == rule.name)
-    return f"{recipient.e164} -> route {rule.name} ({kind}){fallback}"
-
-
-async def open_store(config: Config) -> JobStore:
-    """The job store `[store]` names (for `bridge serve` and `bridge queue`)."""
-    return await SQLiteJobStore.open(config.store.sqlite_path)
-
-
-def make_mailer(config: Config) -> MailSender:
-    r = config.reports
-    if r.kind == "relay":
-        return RelayMailSender(
-            host=r.relay_host,
-            port=r.relay_port,
-            timeout_s=r.relay_timeout_s,
-            starttls=r.relay_starttls,
-            helo=config.smtp.hostname,
-        )
-    return OutboxMailSender(Path(r.outbox))
-
-
-def make_push_sender(config: Config, public_url: str) -> PushSender:
-    """The SMS transport `[sms]` names, for the builtin MMSC's notifications (`public_url`: the MMSC's base URL,
-    where Kannel's delivery reports come back)."""
-    sms = config.sms
-    if sms.kind == "kannel":
-        return KannelPushSender(
-            KannelSettings(
-                mode=sms.kannel_mode,
-                sendsms_url=sms.kannel_sendsms_url,
-                username=sms.kannel_username,
-                password=sms.kannel_password,
-                sender=sms.kannel_sender,
-                smsc_id=sms.kannel_smsc_id,
-                dlr_url=f"{public_url}/sms/dlr" if sms.kannel_dlr else "",
-                ppg_url=sms.kannel_ppg_url,
-                timeout_s=sms.kannel_timeout_s,
-            )
-        )
-    if sms.kind == "smpp":
-        return SMPPPushSender(
-            SMPPSettings(
-                host=sms.smpp_host,
-                port=sms.smpp_port,
-                system_id=sms.smpp_system_id,
-                password=sms.smpp_password,
-                system_type=sms.smpp_system_type,
-                bind=sms.smpp_bind,
-                source_addr=sms.smpp_source_addr,
-                source_addr_ton=sms.smpp_source_ton,
-                source_addr_npi=sms.smpp_source_npi,
-                data_coding=sms.smpp_data_coding,
-                registered_delivery=sms.smpp_registered_delivery,
-                window=sms.smpp_window,
-                max_per_second=sms.smpp_max_per_second,
-                enquire_link_s=sms.smpp_enquire_link_s,
-                connect_timeout_s=sms.smpp_connect_timeout_s,
-                response_timeout_s=sms.smpp_response_timeout_s,
-                reconnect_max_s=sms.smpp_reconnect_max_s,
-                throttle_pause_s=sms.smpp_throttle_pause_s,
-            )
-        )
-    return OutboxPushSender(Path(sms.outbox))
-
-
-def convert_profile(cv: ConvertConfig, name: str | None = None) -> Profile:
-    """The budget `[convert]` describes (or the profile `name`, with the same overrides)."""
-    return profile_from(
-        name or cv.profile,
-        max_message_bytes=cv.max_message_bytes,
-        max_image_width=cv.max_image_width,
-        max_image_height=cv.max_image_height,
-        max_image_pixels=cv.max_image_pixels,
-    )
-
-
-def convert_options(cv: ConvertConfig, *, keep_signature: bool = False, keep_quotes: bool = False) -> ConvertOptions:
-    return ConvertOptions(
-        trim_signature=cv.trim_signature and not keep_signature,
-        trim_quotes=cv.trim_quotes and not keep_quotes,
-        max_slide_text_chars=cv.max_slide_text_chars,
-        max_text_chars=cv.max_text_chars,
-    )
 
 
 class Bridge:
@@ -310,26 +76,33 @@ class Bridge:
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
 
     async def start(self) -> None:
-        c = self.config
-        self.store = await open_store(c)
-        d = c.delivery
-        self.mailer = make_mailer(c)
+        """Each step builds what the next ones use: the store and the report sender, the web server's surfaces,
+        the routes, the worker, the intake use case, the web server and then the SMTP listener, last, so that no
+        mail is taken before everything that handles it runs."""
+        self.store = await open_store(self.config)
+        self.mailer = make_mailer(self.config)
         self._install_web_surfaces()
+        await self._make_routes()
+        self.worker = self._make_worker()
+        self.intake = self._make_intake()
+        await self._start_web()
+        await self._listen_smtp()
+        self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
+        self._worker_task.add_done_callback(self._worker_ended)
+
+    async def _make_routes(self) -> None:
+        c = self.config
         self.routes: dict[str, Route] = {}
         for rc in c.routes:
             self.routes[rc.label] = await self._make_route(rc)
-        await self.web.start()
-        if self.web.running(Listener.PUBLIC):
-            self.http_port = self.web.port(Listener.PUBLIC)
-            log.info("web side listening on %s:%d (%s)", c.mmsc.host, self.http_port, c.mmsc.base_url(self.http_port))
-        route = self.router = Router(
-            self.routes,
-            route_rules(c),
-            {r.label: r.max_per_second for r in c.routes},
-        )
-        self.worker = Worker(
+        self.router = Router(self.routes, route_rules(c), {r.label: r.max_per_second for r in c.routes})
+
+    def _make_worker(self) -> Worker:
+        c, d = self.config, self.config.delivery
+        assert self.router is not None
+        return Worker(
             store=self.store,
-            route=route,
+            route=self.router,
             mailer=self.mailer,
             settings=WorkerSettings(
                 owner=f"{c.smtp.hostname}:{os.getpid()}",
@@ -349,8 +122,11 @@ class Bridge:
                 content_grace_s=c.mmsc.content_grace_s,
             ),
         )
+
+    def _make_intake(self) -> Intake:
+        c = self.config
         s, cv = c.smtp, c.convert
-        self.intake = Intake(
+        return Intake(
             settings=IntakeSettings(
                 hostname=s.hostname,
                 recipients=RecipientPolicy(
@@ -365,7 +141,7 @@ class Bridge:
                 require_auth=s.require_auth,
                 allowed_senders=s.allowed_senders,
                 rate_limit_per_minute=s.rate_limit_per_minute,
-                expiry_s=d.expiry_s,
+                expiry_s=c.delivery.expiry_s,
                 conversion_deadline_s=s.conversion_deadline_s,
                 profile=convert_profile(cv),
                 convert=convert_options(cv),
@@ -376,6 +152,17 @@ class Bridge:
             conversion_slots=s.conversion_threads,
             on_queued=self.worker.wake,
         )
+
+    async def _start_web(self) -> None:
+        c = self.config
+        await self.web.start()
+        if self.web.running(Listener.PUBLIC):
+            self.http_port = self.web.port(Listener.PUBLIC)
+            log.info("web side listening on %s:%d (%s)", c.mmsc.host, self.http_port, c.mmsc.base_url(self.http_port))
+
+    async def _listen_smtp(self) -> None:
+        """The SMTP (or LMTP) listener: the intake glue, DKIM, TLS and AUTH, the connection limits."""
+        s = self.config.smtp
         self.handler = IntakeHandler(
             intake=self.intake,
             dkim=DkimChecker(
@@ -388,9 +175,8 @@ class Bridge:
         )
         tls = self.tls = tls_context(s.tls_cert_file, s.tls_key_file) if s.tls_cert_file else None
         self.password_checker = PasswordChecker(load_users(Path(s.users_file))) if s.users_file else None
-        authenticator = _checked_by_the_protocol if self.password_checker is not None else None
+        authenticator = checked_by_the_protocol if self.password_checker is not None else None
         spool = Path(s.spool_dir)
-
         protocol = BridgeLMTP if s.lmtp else BridgeSMTP
         limits = self.smtp_limits = ConnectionLimits(
             max_connections=fit_open_files(s.max_connections),
@@ -422,8 +208,6 @@ class Bridge:
         loop.set_exception_handler(quiet_accept_errors)
         self._server = await loop.create_server(factory, host=s.host, port=s.port)
         self.port = self._server.sockets[0].getsockname()[1]
-        self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
-        self._worker_task.add_done_callback(self._worker_ended)
         log.info("smtp listening on %s:%d", s.host, self.port)
 
     def _install_web_surfaces(self) -> None:
