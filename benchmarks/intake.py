@@ -62,6 +62,7 @@ spool_dir = "{tmp}/spool"
 url = "sqlite:///{tmp}/bridge.db"
 [[route]]
 kind = "folder"
+[route.folder]
 folder = "{tmp}/delivered"
 [mmsc]
 port = 0

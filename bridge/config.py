@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bridge.codec.mm7 import MM7_RELEASES
+from bridge.convert.profile import PROFILES
 from bridge.errors import ConfigError
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
@@ -52,17 +55,8 @@ NUMBER_TYPE_NAMES = (
     "unknown",
 )
 
-PROFILE_NAMES = (
-    "default",
-    "text",
-    "image-basic",
-    "image-rich",
-    "video-basic",
-    "video-rich",
-    "megapixel",
-    "content-basic",
-    "content-rich",
-)
+#: "default" and the OMA content classes, as `bridge.convert.profile` defines them
+PROFILE_NAMES = ("default", *PROFILES)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,9 +88,6 @@ class ConvertConfig:
             raise ConfigError(f"convert.max_text_chars: at least 100, got {self.max_text_chars}")
         if self.max_slide_text_chars < 100:
             raise ConfigError(f"convert.max_slide_text_chars: at least 100, got {self.max_slide_text_chars}")
-
-
-DKIM_POLICIES = ("off", "verify", "require")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -212,35 +203,41 @@ class DeliveryConfig:
             raise ConfigError("delivery.batch and delivery.concurrency: at least 1")
 
 
-ROUTE_KINDS = ("builtin", "folder", "mm7", "eaif", "mm1")
+#: the MM7 schema releases `bridge.codec.mm7` writes
+MM7_RELEASE_NAMES = tuple(MM7_RELEASES)
+
+
+class RouteKind(StrEnum):
+    BUILTIN = "builtin"
+    FOLDER = "folder"
+    MM7 = "mm7"
+    EAIF = "eaif"
+    MM1 = "mm1"
+
+
+def _http_url(key: str, url: str) -> None:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{key}: the MMSC's http:// or https:// URL, got {url!r}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class RouteConfig:
-    """One `[[route]]`: which recipients it takes and how it reaches their MMSC."""
+class MM7Settings:
+    """`[route.mm7]`: an operator's MMSC over MM7 (3GPP TS 23.140), and its callbacks to /mm7/<route name>."""
 
-    name: str = ""
-    kind: str = "builtin"
-    prefixes: tuple[str, ...] = ()
-    fallback: str = ""
-    profile: str = ""
-    max_per_second: float = 0.0
-    timeout_s: float = 30.0
-    folder: str = "var/delivered"
     url: str = ""
-    username: str = ""
-    password: str = ""
-    ca_file: str = ""
-    proxy: str = ""
-    mm7_release: str = "REL-6-MM7-1-4"
+    release: str = "REL-6-MM7-1-4"
     mm7_version: str = ""
     vasp_id: str = ""
     vas_id: str = ""
     sender_address: str = ""
     service_code: str = ""
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    timeout_s: float = 30.0
     delivery_report: bool = True
     allow_adaptations: bool = True
-    eaif_version: str = "3.0"
+    #: after a SubmitReq went unanswered: the least wait before sending it again, and how many times in a row
     unknown_outcome_wait_s: float = 300.0
     unknown_outcome_resends: int = 1
     callback_username: str = ""
@@ -248,54 +245,116 @@ class RouteConfig:
     callback_allow: tuple[str, ...] = ()
     forward_to: str = ""
 
+    def __post_init__(self) -> None:
+        if self.release not in MM7_RELEASE_NAMES:
+            raise ConfigError(f"route.mm7.release: one of {', '.join(MM7_RELEASE_NAMES)}, got {self.release!r}")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"route.mm7.timeout_s: more than 0, got {self.timeout_s}")
+        if self.unknown_outcome_wait_s < 0 or self.unknown_outcome_resends < 0:
+            raise ConfigError("route.mm7.unknown_outcome_wait_s, route.mm7.unknown_outcome_resends: at least 0")
+        if self.callback_username and not self.callback_password:
+            raise ConfigError("route.mm7.callback_password: needed with callback_username")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EAIFSettings:
+    """`[route.eaif]`: an operator's MMSC over Nokia's EAIF."""
+
+    url: str = ""
+    version: str = "3.0"
+    sender_address: str = ""
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0:
+            raise ConfigError(f"route.eaif.timeout_s: more than 0, got {self.timeout_s}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MM1Settings:
+    """`[route.mm1]`: an operator's MMSC reached as a handset would (MM1), through its WAP gateway."""
+
+    url: str = ""
+    proxy: str = ""
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.proxy and not self.proxy.startswith(("http://", "https://")):
+            raise ConfigError(f"route.mm1.proxy: an http:// URL, got {self.proxy!r}")
+        if self.timeout_s <= 0:
+            raise ConfigError(f"route.mm1.timeout_s: more than 0, got {self.timeout_s}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FolderSettings:
+    """`[route.folder]`: each m-send-req written to `<folder>/<job id>.mms` (dry runs, tests)."""
+
+    folder: str = "var/delivered"
+
+
+#: the table of each route kind's own settings (`[route.<kind>]`)
+ROUTE_SETTINGS: dict[RouteKind, type[MM7Settings | EAIFSettings | MM1Settings | FolderSettings]] = {
+    RouteKind.MM7: MM7Settings,
+    RouteKind.EAIF: EAIFSettings,
+    RouteKind.MM1: MM1Settings,
+    RouteKind.FOLDER: FolderSettings,
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RouteConfig:
+    """One `[[route]]`: which recipients it takes; its kind's own settings in `[route.<kind>]`."""
+
+    name: str = ""
+    kind: RouteKind = RouteKind.BUILTIN
+    prefixes: tuple[str, ...] = ()
+    fallback: str = ""
+    profile: str = ""
+    max_per_second: float = 0.0
+    mm7: MM7Settings = MM7Settings()
+    eaif: EAIFSettings = EAIFSettings()
+    mm1: MM1Settings = MM1Settings()
+    folder: FolderSettings = FolderSettings()
+
     @property
     def label(self) -> str:
         return self.name or self.kind
 
     def __post_init__(self) -> None:
         where = f"route {self.label!r}"
-        if self.kind not in ROUTE_KINDS:
-            raise ConfigError(f"route.kind: one of {', '.join(ROUTE_KINDS)}, got {self.kind!r} ({where})")
+        try:
+            object.__setattr__(self, "kind", RouteKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in RouteKind)
+            raise ConfigError(f"route.kind: one of {kinds}, got {self.kind!r} ({where})") from None
+        # the table of the route's own kind is the one read; the others may stand documented beside it
+        settings = getattr(self, self.kind.value, None) if self.kind in ROUTE_SETTINGS else None
+        if isinstance(settings, MM7Settings | EAIFSettings | MM1Settings):
+            _http_url(f"route.{self.kind.value}.url", settings.url)
+        open_callbacks = isinstance(settings, MM7Settings) and not (
+            settings.callback_username or settings.callback_allow
+        )
+        if open_callbacks and isinstance(settings, MM7Settings) and settings.delivery_report:
+            # fail closed: anyone reaching /mm7/<name> could otherwise fail jobs with a forged report
+            raise ConfigError(
+                "route.mm7.callback_username: a route with delivery_report takes the MMSC's reports at "
+                f"/mm7/{self.label}; set callback_username and callback_password, or callback_allow ({where})"
+            )
         for prefix in self.prefixes:
             if not (prefix.startswith("+") and prefix[1:].isdigit()):
                 raise ConfigError(f'route.prefixes: E.164 prefixes like "+1555", got {prefix!r} ({where})')
-        if self.kind in ("mm7", "eaif", "mm1") and not self.url.startswith(("http://", "https://")):
-            raise ConfigError(f"route.url: the MMSC's http:// or https:// URL, needed for kind {self.kind} ({where})")
-        if self.proxy and not self.proxy.startswith(("http://", "https://")):
-            raise ConfigError(f"route.proxy: an http:// URL, got {self.proxy!r} ({where})")
-        if self.kind == "mm7" and self.mm7_release not in MM7_RELEASE_NAMES:
-            raise ConfigError(
-                f"route.mm7_release: one of {', '.join(MM7_RELEASE_NAMES)}, got {self.mm7_release!r} ({where})"
-            )
-        if self.timeout_s <= 0 or self.max_per_second < 0:
-            raise ConfigError(f"route.timeout_s: more than 0; route.max_per_second: 0 (no limit) or more ({where})")
+        if self.max_per_second < 0:
+            raise ConfigError(f"route.max_per_second: 0 (no limit) or more ({where})")
         if self.profile and self.profile not in PROFILE_NAMES:
             raise ConfigError(f'route.profile: "" or one of {", ".join(PROFILE_NAMES)}, got {self.profile!r} ({where})')
         if self.fallback and self.fallback == self.label:
             raise ConfigError(f"route.fallback: a route cannot fall back to itself ({where})")
-        if self.kind == "mm7" and self.delivery_report and not (self.callback_username or self.callback_allow):
-            # fail closed: anyone reaching /mm7/<name> could otherwise fail jobs with a forged report
-            raise ConfigError(
-                "route.callback_username: an mm7 route with delivery_report takes the MMSC's reports at "
-                f"/mm7/{self.label}; set callback_username and callback_password, or callback_allow ({where})"
-            )
-        if self.unknown_outcome_wait_s < 0 or self.unknown_outcome_resends < 0:
-            raise ConfigError(f"route.unknown_outcome_wait_s, route.unknown_outcome_resends: at least 0 ({where})")
-        if self.callback_username and not self.callback_password:
-            raise ConfigError(f"route.callback_password: needed with callback_username ({where})")
-
-
-MM7_RELEASE_NAMES = (
-    "REL-5-MM7-1-0",
-    "REL-5-MM7-1-1",
-    "REL-5-MM7-1-2",
-    "REL-5-MM7-1-3",
-    "REL-6-MM7-1-0",
-    "REL-6-MM7-1-1",
-    "REL-6-MM7-1-2",
-    "REL-6-MM7-1-3",
-    "REL-6-MM7-1-4",
-)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -347,72 +406,101 @@ class MmscConfig:
         return f"http://{host}:{port if port is not None else self.port}"
 
 
-SMS_KINDS = ("outbox", "smpp", "kannel")
+class SmsKind(StrEnum):
+    OUTBOX = "outbox"
+    SMPP = "smpp"
+    KANNEL = "kannel"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SMPPSettings:
+    """`[sms.smpp]`: the SMSC the ESME binds to (SMPP 3.4)."""
+
+    host: str = ""
+    port: int = 2775
+    system_id: str = ""
+    password: str = ""
+    system_type: str = ""
+    #: "transceiver" (receipts come back on the same session) or "transmitter"
+    bind: str = "transceiver"
+    source_addr: str = ""
+    source_addr_ton: int = 5
+    source_addr_npi: int = 0
+    data_coding: int = 0x04
+    registered_delivery: bool = True
+    window: int = 10
+    max_per_second: float = 50.0
+    enquire_link_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    response_timeout_s: float = 10.0
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+    throttle_pause_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port <= 65535:
+            raise ConfigError(f"sms.smpp.port: 1..65535, got {self.port}")
+        if self.bind not in ("transceiver", "transmitter"):
+            raise ConfigError(f'sms.smpp.bind: "transceiver" or "transmitter", got {self.bind!r}')
+        if self.data_coding not in (0x04, 0xF5):
+            raise ConfigError(f"sms.smpp.data_coding: 4 (8-bit data) or 245 (0xF5), got {self.data_coding}")
+        if len(self.system_id) > 15 or len(self.password) > 8 or len(self.system_type) > 12:
+            raise ConfigError("sms.smpp.system_id, password, system_type: at most 15, 8, 12 characters")
+        if len(self.source_addr) > 20:
+            raise ConfigError(f"sms.smpp.source_addr: at most 20 characters, got {self.source_addr!r}")
+        if self.window < 1 or self.max_per_second <= 0:
+            raise ConfigError("sms.smpp.window: at least 1; sms.smpp.max_per_second: more than 0")
+        for key in ("enquire_link_s", "connect_timeout_s", "response_timeout_s", "reconnect_min_s", "reconnect_max_s"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"sms.smpp.{key}: a positive number of seconds, got {getattr(self, key)}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class KannelSettings:
+    """`[sms.kannel]`: Kannel's sendsms interface or its push proxy gateway."""
+
+    #: "sendsms" or "ppg"
+    mode: str = "sendsms"
+    sendsms_url: str = ""
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+    smsc_id: str = ""
+    #: ask for delivery reports of the notification SMS (Kannel calls the public listener's /sms/dlr)
+    dlr: bool = True
+    ppg_url: str = ""
+    #: the host part of the PAP address (WAPPUSH=<number>/TYPE=PLMN@<host>); Kannel does not read it
+    ppg_address_host: str = "ppg.invalid"
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("sendsms", "ppg"):
+            raise ConfigError(f'sms.kannel.mode: "sendsms" or "ppg", got {self.mode!r}')
+        if self.timeout_s <= 0:
+            raise ConfigError(f"sms.kannel.timeout_s: a positive number of seconds, got {self.timeout_s}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SmsConfig:
-    """How WAP Pushes (the MMS notifications) reach phones."""
+    """How WAP Pushes (the MMS notifications) reach phones; each transport's settings in `[sms.<kind>]`."""
 
-    kind: str = "outbox"
+    kind: SmsKind = SmsKind.OUTBOX
     outbox: str = "var/sms-outbox"
-    smpp_host: str = ""
-    smpp_port: int = 2775
-    smpp_system_id: str = ""
-    smpp_password: str = ""
-    smpp_system_type: str = ""
-    smpp_bind: str = "transceiver"
-    smpp_source_addr: str = ""
-    smpp_source_ton: int = 5
-    smpp_source_npi: int = 0
-    smpp_data_coding: int = 4
-    smpp_registered_delivery: bool = True
-    smpp_window: int = 10
-    smpp_max_per_second: float = 50.0
-    smpp_enquire_link_s: float = 30.0
-    smpp_connect_timeout_s: float = 10.0
-    smpp_response_timeout_s: float = 10.0
-    smpp_reconnect_max_s: float = 60.0
-    smpp_throttle_pause_s: float = 1.0
-    kannel_mode: str = "sendsms"
-    kannel_sendsms_url: str = ""
-    kannel_username: str = ""
-    kannel_password: str = ""
-    kannel_sender: str = ""
-    kannel_smsc_id: str = ""
-    kannel_dlr: bool = True
-    kannel_ppg_url: str = ""
-    kannel_timeout_s: float = 10.0
+    smpp: SMPPSettings = SMPPSettings()
+    kannel: KannelSettings = KannelSettings()
 
     def __post_init__(self) -> None:
-        if self.kind not in SMS_KINDS:
-            raise ConfigError(f"sms.kind: one of {', '.join(SMS_KINDS)}, got {self.kind!r}")
-        if self.kannel_mode not in ("sendsms", "ppg"):
-            raise ConfigError(f'sms.kannel_mode: "sendsms" or "ppg", got {self.kannel_mode!r}')
-        if self.kind == "kannel":
-            key = "kannel_sendsms_url" if self.kannel_mode == "sendsms" else "kannel_ppg_url"
-            url = getattr(self, key)
-            if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"sms.{key}: an http:// or https:// URL, needed for kannel_mode {self.kannel_mode!r}")
-        if self.kannel_timeout_s <= 0:
-            raise ConfigError(f"sms.kannel_timeout_s: a positive number of seconds, got {self.kannel_timeout_s}")
-        if self.kind == "smpp" and not (self.smpp_host and self.smpp_system_id):
-            raise ConfigError('sms.smpp_host and sms.smpp_system_id: needed when sms.kind is "smpp"')
-        if not 0 < self.smpp_port <= 65535:
-            raise ConfigError(f"sms.smpp_port: 1..65535, got {self.smpp_port}")
-        if self.smpp_bind not in ("transceiver", "transmitter"):
-            raise ConfigError(f'sms.smpp_bind: "transceiver" or "transmitter", got {self.smpp_bind!r}')
-        if self.smpp_data_coding not in (0x04, 0xF5):
-            raise ConfigError(f"sms.smpp_data_coding: 4 (8-bit data) or 245 (0xF5), got {self.smpp_data_coding}")
-        if len(self.smpp_system_id) > 15 or len(self.smpp_password) > 8 or len(self.smpp_system_type) > 12:
-            raise ConfigError("sms.smpp_system_id, smpp_password, smpp_system_type: at most 15, 8, 12 characters")
-        if len(self.smpp_source_addr) > 20:
-            raise ConfigError(f"sms.smpp_source_addr: at most 20 characters, got {self.smpp_source_addr!r}")
-        if self.smpp_window < 1 or self.smpp_max_per_second <= 0:
-            raise ConfigError("sms.smpp_window: at least 1; sms.smpp_max_per_second: more than 0")
-        for key in ("smpp_enquire_link_s", "smpp_connect_timeout_s", "smpp_response_timeout_s", "smpp_reconnect_max_s"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"sms.{key}: a positive number of seconds, got {getattr(self, key)}")
+        try:
+            object.__setattr__(self, "kind", SmsKind(self.kind))
+        except ValueError:
+            raise ConfigError(f"sms.kind: one of {', '.join(k.value for k in SmsKind)}, got {self.kind!r}") from None
+        # the table of the chosen transport is the one read; the others may stand documented beside it
+        if self.kind is SmsKind.SMPP and not (self.smpp.host and self.smpp.system_id):
+            raise ConfigError('sms.smpp.host and sms.smpp.system_id: needed for kind "smpp" (a [sms.smpp] table)')
+        if self.kind is SmsKind.KANNEL:
+            key = "sendsms_url" if self.kannel.mode == "sendsms" else "ppg_url"
+            if not getattr(self.kannel, key).startswith(("http://", "https://")):
+                raise ConfigError(f'sms.kannel.{key}: an http:// or https:// URL, needed for kind "kannel"')
 
 
 REPORT_KINDS = ("outbox", "relay")
@@ -481,6 +569,12 @@ Section = type[
     | AdminConfig
     | SmsConfig
     | ReportsConfig
+    | MM7Settings
+    | EAIFSettings
+    | MM1Settings
+    | FolderSettings
+    | SMPPSettings
+    | KannelSettings
 ]
 _SECTIONS: dict[str, Section] = {
     "log": LogConfig,
@@ -507,6 +601,8 @@ def _build_section(name: str, cls: Section, raw: Any) -> Any:
             raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})")
         default = field.default
         expected = type(default)
+        if isinstance(default, StrEnum):
+            expected = str  # checked against its values by the section itself
         if isinstance(default, tuple) and default and isinstance(default[0], float):
             if not isinstance(value, list) or not all(type(v) in (int, float) for v in value):
                 raise ConfigError(f"{name}.{key}: expected a list of numbers, got {value!r}")
@@ -524,12 +620,87 @@ def _build_section(name: str, cls: Section, raw: Any) -> Any:
     return cls(**values)
 
 
+#: keys of the layout before per-kind tables, and where each one is now
+MOVED_ROUTE_KEYS = {
+    "url": "[route.<kind>] url",
+    "username": "[route.<kind>] username",
+    "password": "[route.<kind>] password",
+    "ca_file": "[route.<kind>] ca_file",
+    "timeout_s": "[route.<kind>] timeout_s",
+    "proxy": "[route.mm1] proxy",
+    "folder": "[route.folder] folder",
+    "mm7_release": "[route.mm7] release",
+    "mm7_version": "[route.mm7] mm7_version",
+    "vasp_id": "[route.mm7] vasp_id",
+    "vas_id": "[route.mm7] vas_id",
+    "sender_address": "[route.mm7] or [route.eaif] sender_address",
+    "service_code": "[route.mm7] service_code",
+    "delivery_report": "[route.mm7] delivery_report",
+    "allow_adaptations": "[route.mm7] allow_adaptations",
+    "eaif_version": "[route.eaif] version",
+    "unknown_outcome_wait_s": "[route.mm7] unknown_outcome_wait_s",
+    "unknown_outcome_resends": "[route.mm7] unknown_outcome_resends",
+    "callback_username": "[route.mm7] callback_username",
+    "callback_password": "[route.mm7] callback_password",
+    "callback_allow": "[route.mm7] callback_allow",
+    "forward_to": "[route.mm7] forward_to",
+}
+MOVED_SMS_KEYS = {
+    **{f"smpp_{k}": f"[sms.smpp] {k}" for k in (f.name for f in fields(SMPPSettings))},
+    "smpp_source_ton": "[sms.smpp] source_addr_ton",
+    "smpp_source_npi": "[sms.smpp] source_addr_npi",
+    **{f"kannel_{k}": f"[sms.kannel] {k}" for k in (f.name for f in fields(KannelSettings))},
+}
+
+
+def _moved(section: str, table: dict[str, Any], moved: dict[str, str]) -> None:
+    """A table written for the layout before per-kind tables: say, for each old key, where it went."""
+    old = [key for key in table if key in moved and not isinstance(table[key], dict)]
+    if old:
+        where = "; ".join(f"{section}.{key} -> {moved[key]}" for key in old)
+        raise ConfigError(f"{section}: keys of the old layout, moved to the kind's own table: {where}")
+
+
+def _route(table: Any) -> RouteConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("route: a table of keys")
+    _moved("route", table, MOVED_ROUTE_KEYS)
+    kinds = {k.value for k in ROUTE_SETTINGS}
+    top = {k: v for k, v in table.items() if k not in kinds}
+    nested = {
+        kind: _build_section(f"route.{kind}", ROUTE_SETTINGS[RouteKind(kind)], table[kind])
+        for kind in kinds
+        if kind in table
+    }
+    # the top keys' types first, as a builtin route; the kind and its own table are checked together after
+    base = _build_section("route", RouteConfig, top | {"kind": "builtin"})
+    values = {f.name: getattr(base, f.name) for f in fields(RouteConfig)}
+    return RouteConfig(**{**values, **nested, "kind": top.get("kind", RouteKind.BUILTIN)})
+
+
+def _sms(table: Any) -> SmsConfig:
+    if not isinstance(table, dict):
+        raise ConfigError("sms: a table of keys")
+    _moved("sms", table, MOVED_SMS_KEYS)
+    nested: dict[str, Any] = {}
+    if "smpp" in table:
+        nested["smpp"] = _build_section("sms.smpp", SMPPSettings, table["smpp"])
+    if "kannel" in table:
+        nested["kannel"] = _build_section("sms.kannel", KannelSettings, table["kannel"])
+    top = {k: v for k, v in table.items() if k not in nested}
+    base = _build_section("sms", SmsConfig, top | {"kind": "outbox"})  # the keys' types; the kind is checked below
+    return SmsConfig(kind=top.get("kind", SmsKind.OUTBOX), outbox=base.outbox, **nested)
+
+
 def parse_config(data: dict[str, Any]) -> Config:
     sections: dict[str, Any] = {}
     for name, raw in data.items():
         if name == "route":
             tables = raw if isinstance(raw, list) else [raw]
-            sections["routes"] = tuple(_build_section("route", RouteConfig, table) for table in tables)
+            sections["routes"] = tuple(_route(table) for table in tables)
+            continue
+        if name == "sms":
+            sections["sms"] = _sms(raw)
             continue
         cls = _SECTIONS.get(name)
         if cls is None:

@@ -185,19 +185,19 @@ def test_check_config_opens_the_files_it_names(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     folder = tmp_path / "folder.toml"
-    folder.write_text(f'[route]\nkind = "folder"\nfolder = "{blocker}/delivered"\n')
+    folder.write_text(f'[route]\nkind = "folder"\n[route.folder]\nfolder = "{blocker}/delivered"\n')
     out = run("check-config", "--config", folder)
-    assert out.returncode == 1 and f"route.folder: {blocker}/delivered cannot be written" in out.stderr
+    assert out.returncode == 1 and f"route.folder.folder: {blocker}/delivered cannot be written" in out.stderr
 
 
 def test_check_config_shows_which_route_each_number_takes(tmp_path: Path) -> None:
     path = tmp_path / "routes.toml"
     path.write_text(
         '[smtp]\ndefault_region = "US"\n'
-        '[[route]]\nname = "uk"\nkind = "mm7"\nurl = "https://mm7.example.co.uk/mm7"\n'
-        'callback_allow = ["192.0.2.0/24"]\n'
-        'prefixes = ["+44"]\nfallback = "own"\n'
-        '[[route]]\nname = "nyc"\nkind = "eaif"\nurl = "http://eaif.example.com/"\nprefixes = ["+1212", "+1646"]\n'
+        '[[route]]\nname = "uk"\nkind = "mm7"\nprefixes = ["+44"]\nfallback = "own"\n'
+        '[route.mm7]\nurl = "https://mm7.example.co.uk/mm7"\ncallback_allow = ["192.0.2.0/24"]\n'
+        '[[route]]\nname = "nyc"\nkind = "eaif"\nprefixes = ["+1212", "+1646"]\n'
+        '[route.eaif]\nurl = "http://eaif.example.com/"\n'
         '[[route]]\nname = "own"\nkind = "builtin"\n'
     )
     out = run("check-config", "--config", path, "--number", "+44 20 7946 0958", "--number", "(212) 555-0100",

@@ -37,8 +37,18 @@ def test_shipped_config_lists_every_key_with_a_comment() -> None:
         table = data[name]
         if sec.name == "routes":  # [[route]]: the first entry documents every key
             section, table = section[0], table[0]
-        for key in fields(section):
-            assert key.name in table, f"{name}.{key.name} missing from config.toml"
+        check_documented(name, section, table, commented)
+
+
+def check_documented(name: str, section: object, table: dict[str, object], commented: set[str]) -> None:
+    for key in fields(section):  # type: ignore[arg-type]
+        assert key.name in table, f"{name}.{key.name} missing from config.toml"
+        value = getattr(section, key.name)
+        if hasattr(value, "__dataclass_fields__"):  # a kind's own table, [route.mm7] or [sms.smpp]
+            nested = table[key.name]
+            assert isinstance(nested, dict)
+            check_documented(f"{name}.{key.name}", value, nested, commented)
+        else:
             assert f"{name}.{key.name}" in commented, f"{name}.{key.name} has no comment above it"
 
 
@@ -51,6 +61,15 @@ def test_shipped_config_lists_every_key_with_a_comment() -> None:
         ("[decode]\nmax_input_bytes = 0\n", "decode.max_input_bytes: a positive number of bytes"),
         ("[decode]\nmax_input_bytes = true\n", "decode.max_input_bytes: expected int, got bool"),
         ("[log\n", "not valid TOML"),
+        (
+            '[[route]]\nkind = "mm7"\nurl = "http://x/"\nmm7_release = "REL-6-MM7-1-4"\n',
+            "route.url -> [route.<kind>] url; route.mm7_release -> [route.mm7] release",
+        ),
+        ('[sms]\nkind = "smpp"\nsmpp_host = "smsc"\n', "sms.smpp_host -> [sms.smpp] host"),
+        ('[[route]]\nkind = "mm7"\n[route.mm7]\nurl = "ftp://x"\n', "route.mm7.url: the MMSC's http://"),
+        ('[[route]]\nkind = "mm7"\n[route.mm7]\nurl = "http://x/"\n', "route.mm7.callback_username"),
+        ('[sms]\nkind = "smpp"\n', "sms.smpp.host and sms.smpp.system_id"),
+        ('[[route]]\nkind = "sms"\n', "route.kind: one of builtin, folder, mm7, eaif, mm1"),
     ],
 )
 def test_bad_files_name_the_file_and_the_key(tmp_path: Path, content: str, message: str) -> None:

@@ -35,7 +35,8 @@ ALLOWED = {
         "bridge.adapters.mail.base",
         "bridge.adapters.mmsc.base",
     },
-    "bridge.config": {"bridge.errors"},
+    # the release and profile names come from the one table each (codec/mm7, convert/profile)
+    "bridge.config": {"bridge.errors", "bridge.codec.mm7", "bridge.convert.profile"},
     "bridge.phone": {"bridge.errors", "bridge.model", "bridge.codec"},
     "bridge.routing": set(),
     "bridge.ids": set(),

@@ -42,6 +42,7 @@ max_retry_s = 1.0
 lease_s = 2.0
 [route]
 kind = "folder"
+[route.folder]
 folder = "{tmp}/delivered"
 [reports]
 outbox = "{tmp}/outbox"

@@ -17,7 +17,8 @@ def test_sigterm_finishes_the_transaction_in_flight(tmp_path: Path) -> None:
     config = tmp_path / "b.toml"
     config.write_text(
         f'[smtp]\nport = 0\ndomains = ["mms.example.net"]\nspool_dir = "{tmp_path}/spool"\n'
-        f'[store]\nurl = "sqlite:///{tmp_path}/b.db"\n[route]\nkind = "folder"\nfolder = "{tmp_path}/d"\n'
+        f'[store]\nurl = "sqlite:///{tmp_path}/b.db"\n'
+        f'[route]\nkind = "folder"\n[route.folder]\nfolder = "{tmp_path}/d"\n'
         f'[reports]\noutbox = "{tmp_path}/o"\n'
     )
     proc = subprocess.Popen([str(BRIDGE), "serve", "--config", str(config)], stdout=subprocess.PIPE, text=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bridge.adapters.smtp.auth import load_users, tls_context
 from bridge.app.wiring import route_rules
-from bridge.config import Config
+from bridge.config import Config, RouteKind, SmsKind
 from bridge.errors import ConfigError
 from bridge.model import MSISDN
 from bridge.recipients import RecipientPolicy, parse_recipient
@@ -35,12 +35,14 @@ def check_files(config: Config) -> None:
         "store.url": config.store.sqlite_path.parent,
     }
     for route in config.routes:
-        if route.kind == "folder":
-            folders["route.folder"] = Path(route.folder)
-        elif route.kind == "builtin" and config.sms.kind == "outbox":
+        if route.kind is RouteKind.FOLDER:
+            folders["route.folder.folder"] = Path(route.folder.folder)
+        elif route.kind is RouteKind.BUILTIN and config.sms.kind is SmsKind.OUTBOX:
             folders["sms.outbox"] = Path(config.sms.outbox)
-        if route.ca_file and not os.access(route.ca_file, os.R_OK):
-            raise ConfigError(f"route.ca_file: {route.ca_file} cannot be read (route {route.label!r})")
+        own = getattr(route, route.kind.value, None)
+        ca_file = getattr(own, "ca_file", "")
+        if ca_file and not os.access(ca_file, os.R_OK):
+            raise ConfigError(f"route.{route.kind.value}.ca_file: {ca_file} cannot be read (route {route.label!r})")
     if config.reports.kind == "outbox":
         folders["reports.outbox"] = Path(config.reports.outbox)
     for key, folder in folders.items():

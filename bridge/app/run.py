@@ -17,11 +17,7 @@ from pathlib import Path
 
 from bridge.adapters.mmsc.base import Route
 from bridge.adapters.mmsc.builtin import BuiltinMMSC
-from bridge.adapters.mmsc.eaif import EAIFRoute
-from bridge.adapters.mmsc.folder import FolderRoute
-from bridge.adapters.mmsc.mm1 import MM1Route
-from bridge.adapters.mmsc.mm7 import MM7Route, MM7Settings
-from bridge.adapters.mmsc.mm7_endpoint import CallbackSettings, MM7Endpoint
+from bridge.adapters.mmsc.mm7_endpoint import MM7Endpoint
 from bridge.adapters.mmsc.router import Router
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
@@ -32,8 +28,16 @@ from bridge.adapters.smtp.intake import IntakeHandler
 from bridge.adapters.smtp.limits import ConnectionLimits, fit_open_files, quiet_accept_errors
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
-from bridge.app.wiring import convert_options, convert_profile, make_mailer, make_push_sender, open_store, route_rules
-from bridge.config import Config, RouteConfig
+from bridge.app.wiring import (
+    ROUTES,
+    convert_options,
+    convert_profile,
+    make_mailer,
+    make_push_sender,
+    open_store,
+    route_rules,
+)
+from bridge.config import Config, RouteConfig, RouteKind, SmsKind
 from bridge.convert.profile import Profile
 from bridge.errors import ConfigError, WorkerDied
 from bridge.intake import Intake, IntakeSettings
@@ -213,25 +217,14 @@ class Bridge:
     def _install_web_surfaces(self) -> None:
         """Each HTTP surface the configuration calls for, installed on the web server."""
         c = self.config
-        if any(r.kind == "builtin" for r in c.routes):
+        if any(r.kind is RouteKind.BUILTIN for r in c.routes):
             MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake()).install(
                 self.web
             )
-            if c.sms.kind == "kannel" and c.sms.kannel_dlr:
+            if c.sms.kind is SmsKind.KANNEL and c.sms.kannel.dlr:
                 self.dlr = KannelReports()
                 self.dlr.install(self.web)
-        callbacks = {
-            r.label: CallbackSettings(
-                route=r.label,
-                release=r.mm7_release,
-                username=r.callback_username,
-                password=r.callback_password,
-                allow=r.callback_allow,
-                forward_to=r.forward_to,
-            )
-            for r in c.routes
-            if r.kind == "mm7"
-        }
+        callbacks = {r.label: r.mm7 for r in c.routes if r.kind is RouteKind.MM7}
         if callbacks:
             MM7Endpoint(
                 routes=callbacks,
@@ -287,56 +280,17 @@ class Bridge:
         return profile_for
 
     async def _make_route(self, rc: RouteConfig) -> Route:
-        """The route one `[[route]]` describes."""
+        """The route one `[[route]]` describes: the builtin MMSC here (it needs the web server's URL and starts
+        the SMS transport), every other kind from its own settings (`wiring.ROUTES`)."""
         c = self.config
-        if rc.kind == "builtin":
+        if rc.kind is RouteKind.BUILTIN:
             public_url = c.mmsc.base_url(self.web.port(Listener.PUBLIC))
             self.push = make_push_sender(c, public_url)
             await self.push.start()
             return BuiltinMMSC(
                 push=self.push, public_url=public_url, sender_in_notification=c.mmsc.sender_in_notification
             )
-        if rc.kind == "mm7":
-            settings = MM7Settings(
-                url=rc.url,
-                release=rc.mm7_release,
-                mm7_version=rc.mm7_version,
-                vasp_id=rc.vasp_id,
-                vas_id=rc.vas_id,
-                sender_address=rc.sender_address,
-                service_code=rc.service_code,
-                username=rc.username,
-                password=rc.password,
-                ca_file=rc.ca_file,
-                timeout_s=rc.timeout_s,
-                delivery_report=rc.delivery_report,
-                allow_adaptations=rc.allow_adaptations,
-                unknown_outcome_wait_s=rc.unknown_outcome_wait_s,
-                unknown_outcome_resends=rc.unknown_outcome_resends,
-            )
-            return MM7Route(settings, name=rc.label)
-        if rc.kind == "eaif":
-            return EAIFRoute(
-                url=rc.url,
-                name=rc.label,
-                version=rc.eaif_version,
-                sender=rc.sender_address,
-                username=rc.username,
-                password=rc.password,
-                ca_file=rc.ca_file,
-                timeout_s=rc.timeout_s,
-            )
-        if rc.kind == "mm1":
-            return MM1Route(
-                url=rc.url,
-                name=rc.label,
-                proxy=rc.proxy,
-                username=rc.username,
-                password=rc.password,
-                ca_file=rc.ca_file,
-                timeout_s=rc.timeout_s,
-            )
-        return FolderRoute(Path(rc.folder))
+        return ROUTES[rc.kind](rc)
 
     async def stop(self) -> None:
         self.stop_event.set()

@@ -3,18 +3,24 @@ SMS transport, each route — and the converter's budget and options."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from bridge.adapters.mail.base import MailSender
 from bridge.adapters.mail.outbox import OutboxMailSender
 from bridge.adapters.mail.relay import RelayMailSender
+from bridge.adapters.mmsc.base import Route
+from bridge.adapters.mmsc.eaif import EAIFRoute
+from bridge.adapters.mmsc.folder import FolderRoute
+from bridge.adapters.mmsc.mm1 import MM1Route
+from bridge.adapters.mmsc.mm7 import MM7Route
 from bridge.adapters.sms.base import PushSender
-from bridge.adapters.sms.kannel import KannelPushSender, KannelSettings
+from bridge.adapters.sms.kannel import KannelPushSender
 from bridge.adapters.sms.outbox import OutboxPushSender
-from bridge.adapters.sms.smpp import SMPPPushSender, SMPPSettings
+from bridge.adapters.sms.smpp import SMPPPushSender
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
-from bridge.config import Config, ConvertConfig
+from bridge.config import Config, ConvertConfig, RouteConfig, RouteKind, SmsKind
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
 from bridge.routing import RouteRule
@@ -43,48 +49,56 @@ def make_mailer(config: Config) -> MailSender:
     return OutboxMailSender(Path(r.outbox))
 
 
+def _kannel(config: Config, public_url: str) -> PushSender:
+    return KannelPushSender(config.sms.kannel, dlr_url=f"{public_url}/sms/dlr")
+
+
+def _smpp(config: Config, public_url: str) -> PushSender:
+    return SMPPPushSender(config.sms.smpp)
+
+
+def _outbox(config: Config, public_url: str) -> PushSender:
+    return OutboxPushSender(Path(config.sms.outbox))
+
+
+#: each SMS transport kind and what makes it
+PUSH_SENDERS: dict[SmsKind, Callable[[Config, str], PushSender]] = {
+    SmsKind.OUTBOX: _outbox,
+    SmsKind.SMPP: _smpp,
+    SmsKind.KANNEL: _kannel,
+}
+
+
 def make_push_sender(config: Config, public_url: str) -> PushSender:
     """The SMS transport `[sms]` names, for the builtin MMSC's notifications (`public_url`: the MMSC's base URL,
     where Kannel's delivery reports come back)."""
-    sms = config.sms
-    if sms.kind == "kannel":
-        return KannelPushSender(
-            KannelSettings(
-                mode=sms.kannel_mode,
-                sendsms_url=sms.kannel_sendsms_url,
-                username=sms.kannel_username,
-                password=sms.kannel_password,
-                sender=sms.kannel_sender,
-                smsc_id=sms.kannel_smsc_id,
-                dlr_url=f"{public_url}/sms/dlr" if sms.kannel_dlr else "",
-                ppg_url=sms.kannel_ppg_url,
-                timeout_s=sms.kannel_timeout_s,
-            )
-        )
-    if sms.kind == "smpp":
-        return SMPPPushSender(
-            SMPPSettings(
-                host=sms.smpp_host,
-                port=sms.smpp_port,
-                system_id=sms.smpp_system_id,
-                password=sms.smpp_password,
-                system_type=sms.smpp_system_type,
-                bind=sms.smpp_bind,
-                source_addr=sms.smpp_source_addr,
-                source_addr_ton=sms.smpp_source_ton,
-                source_addr_npi=sms.smpp_source_npi,
-                data_coding=sms.smpp_data_coding,
-                registered_delivery=sms.smpp_registered_delivery,
-                window=sms.smpp_window,
-                max_per_second=sms.smpp_max_per_second,
-                enquire_link_s=sms.smpp_enquire_link_s,
-                connect_timeout_s=sms.smpp_connect_timeout_s,
-                response_timeout_s=sms.smpp_response_timeout_s,
-                reconnect_max_s=sms.smpp_reconnect_max_s,
-                throttle_pause_s=sms.smpp_throttle_pause_s,
-            )
-        )
-    return OutboxPushSender(Path(sms.outbox))
+    return PUSH_SENDERS[config.sms.kind](config, public_url)
+
+
+def _mm7(rc: RouteConfig) -> Route:
+    return MM7Route(rc.mm7, name=rc.label)
+
+
+def _eaif(rc: RouteConfig) -> Route:
+    return EAIFRoute(rc.eaif, name=rc.label)
+
+
+def _mm1(rc: RouteConfig) -> Route:
+    return MM1Route(rc.mm1, name=rc.label)
+
+
+def _folder(rc: RouteConfig) -> Route:
+    return FolderRoute(Path(rc.folder.folder))
+
+
+#: each route kind that needs nothing but its own settings, and what makes it (the builtin MMSC is made by the
+#: running bridge: it needs the web server's URL and the SMS transport)
+ROUTES: dict[RouteKind, Callable[[RouteConfig], Route]] = {
+    RouteKind.MM7: _mm7,
+    RouteKind.EAIF: _eaif,
+    RouteKind.MM1: _mm1,
+    RouteKind.FOLDER: _folder,
+}
 
 
 def convert_profile(cv: ConvertConfig, name: str | None = None) -> Profile:

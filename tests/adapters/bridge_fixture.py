@@ -10,17 +10,42 @@ from typing import Any
 
 from bridge.app import Bridge
 from bridge.config import (
+    ROUTE_SETTINGS,
     Config,
     DeliveryConfig,
+    KannelSettings,
     MmscConfig,
     ReportsConfig,
     RouteConfig,
+    RouteKind,
+    SMPPSettings,
     SmsConfig,
+    SmsKind,
     SmtpConfig,
     StoreConfig,
 )
 
 DOMAIN = "mms.example.net"
+_ROUTE_KEYS = frozenset({"name", "kind", "prefixes", "fallback", "profile", "max_per_second"})
+
+
+def route_config(**keys: Any) -> RouteConfig:
+    """A route from the keys of [[route]] and of its kind's own table ([route.mm7], ...) given together."""
+    kind = RouteKind(keys.get("kind", "builtin"))
+    top = {k: v for k, v in keys.items() if k in _ROUTE_KEYS}
+    own = {k: v for k, v in keys.items() if k not in _ROUTE_KEYS}
+    if own:
+        top[kind.value] = ROUTE_SETTINGS[kind](**own)
+    return RouteConfig(**top)
+
+
+def sms_config(kind: str, **keys: Any) -> SmsConfig:
+    """An [sms] section with the chosen transport's own table ([sms.smpp] or [sms.kannel]) from `keys`."""
+    if kind == SmsKind.SMPP:
+        return SmsConfig(kind=SmsKind.SMPP, smpp=SMPPSettings(**keys))
+    if kind == SmsKind.KANNEL:
+        return SmsConfig(kind=SmsKind.KANNEL, kannel=KannelSettings(**keys))
+    return SmsConfig(kind=SmsKind.OUTBOX, **keys)
 
 
 def bridge_config(tmp: Path, **smtp: Any) -> Config:
@@ -36,7 +61,7 @@ def bridge_config(tmp: Path, **smtp: Any) -> Config:
         smtp=dataclasses.replace(base, **smtp),
         store=StoreConfig(url=f"sqlite:///{tmp / 'bridge.db'}"),
         delivery=DeliveryConfig(poll_s=0.05, first_retry_s=0.2, max_retry_s=1.0, delay_warning_s=0),
-        routes=(RouteConfig(kind="folder", folder=str(tmp / "delivered")),),
+        routes=(route_config(kind="folder", folder=str(tmp / "delivered")),),
         mmsc=MmscConfig(host="127.0.0.1", port=0),
         reports=ReportsConfig(outbox=str(tmp / "outbox")),
     )

@@ -19,7 +19,7 @@ from bridge.convert.notification import notification_push
 from bridge.errors import TemporaryFailure
 from bridge.model import MSISDN, JobState
 from bridge.phone import Phone
-from tests.adapters.bridge_fixture import builtin_config, running
+from tests.adapters.bridge_fixture import builtin_config, running, sms_config
 from tests.adapters.kannel import PASSWORD, USER, Kannel
 from tests.adapters.smsc import free_port
 from tests.adapters.test_mmsc import job_in, send, wait_for
@@ -39,13 +39,13 @@ def kannel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kannel]:
 
 
 def kannel_sms(kannel: Kannel, mode: str) -> SmsConfig:
-    return SmsConfig(
-        kind="kannel",
-        kannel_mode=mode,
-        kannel_sendsms_url=kannel.sendsms_url,
-        kannel_ppg_url=kannel.ppg_url,
-        kannel_username=USER if mode == "sendsms" else "",
-        kannel_password=PASSWORD if mode == "sendsms" else "",
+    return sms_config(
+        "kannel",
+        mode=mode,
+        sendsms_url=kannel.sendsms_url,
+        ppg_url=kannel.ppg_url,
+        username=USER if mode == "sendsms" else "",
+        password=PASSWORD if mode == "sendsms" else "",
     )
 
 

@@ -26,7 +26,7 @@ from bridge.codec import mm7
 from bridge.codec.mms import INSERT_ADDRESS, ResponseStatus, SendConf, SendReq, decode_pdu, encode_pdu
 from bridge.config import Config, RouteConfig
 from bridge.model import Handset, JobState
-from tests.adapters.bridge_fixture import DOMAIN, bridge_config, running
+from tests.adapters.bridge_fixture import DOMAIN, bridge_config, route_config, running
 from tests.adapters.mmsc_peer import DROP, NS, STALL, Answer, Peer, fault, submit_rsp
 from tests.adapters.test_mmsc import job_in, wait_for
 from tests.codec.test_mm7 import validate
@@ -53,7 +53,7 @@ def mm7_route(peer: Peer, **kw: object) -> RouteConfig:
         "callback_username": "mmsc",
         "callback_password": "cbpw",
     }
-    return RouteConfig(**{**base, **kw})  # type: ignore[arg-type]
+    return route_config(**{**base, **kw})
 
 
 async def send(port: int, *, notify: str | None = None, headers: dict[str, str] | None = None) -> str:
@@ -195,8 +195,8 @@ def test_permanent_answers_bounce(answer: Answer, status: str, tmp_path: Path) -
 
 def test_a_temporary_failure_falls_over_to_the_fallback_route(tmp_path: Path) -> None:
     peer = Peer(default=Answer(status=503, body=b"busy"))
-    spare = RouteConfig(name="spare", kind="folder", folder=str(tmp_path / "spare"))
-    local = RouteConfig(name="local", kind="folder", folder=str(tmp_path / "local"), prefixes=("+44",))
+    spare = route_config(name="spare", kind="folder", folder=str(tmp_path / "spare"))
+    local = route_config(name="local", kind="folder", folder=str(tmp_path / "local"), prefixes=("+44",))
 
     async def body(bridge: Bridge) -> None:
         assert bridge.port is not None
@@ -315,7 +315,9 @@ def _deliver_req(*, linked: str, sender: str, subject: str, href: str) -> object
 )
 def test_eaif_posts_the_m_send_req(http_status: int, state: JobState, status: str, tmp_path: Path) -> None:
     peer = Peer(script=[Answer(status=http_status, headers=(("X-NOKIA-MMSC-Message-Id", "eaif-1"),))])
-    route = RouteConfig(name="nokia", kind="eaif", url="http://127.0.0.1:1/eaif", sender_address="12345")
+
+    def route() -> RouteConfig:
+        return route_config(name="nokia", kind="eaif", url=f"http://127.0.0.1:{peer.port}/eaif", sender_address="12345")
 
     async def body(bridge: Bridge) -> None:
         assert bridge.port is not None
@@ -337,7 +339,7 @@ def test_eaif_posts_the_m_send_req(http_status: int, state: JobState, status: st
         if state is JobState.DELIVERED:
             assert job.mmsc_id == "eaif-1"
 
-    run(lambda: config(tmp_path, dataclasses.replace(route, url=f"http://127.0.0.1:{peer.port}/eaif")), peer, body)
+    run(lambda: config(tmp_path, route()), peer, body)
 
 
 @pytest.mark.parametrize(
@@ -362,7 +364,7 @@ def test_mm1_submits_through_the_proxy_as_a_handset(
     async def go() -> None:
         await peer.start()
         try:
-            route = RouteConfig(
+            route = route_config(
                 name="handset",
                 kind="mm1",
                 url="http://mmsc.operator.invalid/mms",
@@ -397,10 +399,10 @@ def test_mm1_submits_through_the_proxy_as_a_handset(
 
 def test_each_route_has_its_content_budget_and_a_mail_for_two_gets_the_strictest(tmp_path: Path) -> None:
     routes = (
-        RouteConfig(
+        route_config(
             name="small", kind="folder", folder=str(tmp_path / "small"), prefixes=("+44",), profile="image-basic"
         ),
-        RouteConfig(name="big", kind="folder", folder=str(tmp_path / "big"), profile="megapixel"),
+        route_config(name="big", kind="folder", folder=str(tmp_path / "big"), profile="megapixel"),
     )
 
     async def go() -> None:

@@ -22,6 +22,7 @@ from bridge.errors import PermanentFailure, TemporaryFailure
 from bridge.model import MSISDN, JobState
 from bridge.phone import Phone
 from tests.adapters.bridge_fixture import builtin_config, running
+from tests.adapters.bridge_fixture import sms_config as sms_section
 from tests.adapters.smsc import SMSC, Relay, free_port, smsc
 from tests.adapters.test_mmsc import job_in, send, wait_for
 from tests.oracle import dissect_smpp, split_smpp
@@ -46,16 +47,16 @@ def settings(port: int, **kw: object) -> SMPPSettings:
 
 
 def sms_config(port: int, **kw: object) -> SmsConfig:
-    return SmsConfig(
-        kind="smpp",
-        smpp_host="127.0.0.1",
-        smpp_port=port,
-        smpp_system_id="bridge",
-        smpp_password="secret",
-        smpp_source_addr="MMS",
-        smpp_connect_timeout_s=2.0,
-        smpp_response_timeout_s=2.0,
-        **kw,  # type: ignore[arg-type]
+    return sms_section(
+        "smpp",
+        host="127.0.0.1",
+        port=port,
+        system_id="bridge",
+        password="secret",
+        source_addr="MMS",
+        connect_timeout_s=2.0,
+        response_timeout_s=2.0,
+        **{k.removeprefix("smpp_"): v for k, v in kw.items()},
     )
 
 

@@ -18,12 +18,11 @@ from bridge.adapters.store.base import NewJob
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.app import Bridge, serve
 from bridge.codec import mm7
-from bridge.config import RouteConfig
 from bridge.errors import ConfigError, PermanentFailure, WorkerDied
 from bridge.model import MSISDN, JobState, Notify, StoredMessage
 from bridge.pipeline import RetryPolicy
 from bridge.worker import Worker, WorkerSettings
-from tests.adapters.bridge_fixture import builtin_config, running
+from tests.adapters.bridge_fixture import builtin_config, route_config, running
 from tests.adapters.mmsc_peer import Peer, submit_rsp
 from tests.adapters.test_mmsc import job_in, send
 from tests.adapters.test_routes import AUTH, config, mm7_route, report
@@ -120,7 +119,7 @@ def test_a_worker_that_dies_takes_the_process_down(tmp_path: Path, monkeypatch: 
         raise Fatal("worker task killed")
 
     monkeypatch.setattr(Worker, "sweep", sweep)
-    cfg = dataclasses.replace(builtin_config(tmp_path), routes=(RouteConfig(kind="folder", folder=str(tmp_path)),))
+    cfg = dataclasses.replace(builtin_config(tmp_path), routes=(route_config(kind="folder", folder=str(tmp_path)),))
 
     async def go() -> None:
         await asyncio.wait_for(serve(cfg), timeout=30)
@@ -161,10 +160,10 @@ def test_a_fetch_reset_right_after_the_request_is_not_recorded(tmp_path: Path) -
 
 
 def test_an_mm7_route_with_delivery_reports_and_no_callback_credentials_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"route\.callback_username"):
-        RouteConfig(kind="mm7", url="http://mmsc.example/mm7")
-    RouteConfig(kind="mm7", url="http://mmsc.example/mm7", callback_allow=("192.0.2.1",))
-    RouteConfig(kind="mm7", url="http://mmsc.example/mm7", delivery_report=False)
+    with pytest.raises(ConfigError, match=r"route\.mm7\.callback_username"):
+        route_config(kind="mm7", url="http://mmsc.example/mm7")
+    route_config(kind="mm7", url="http://mmsc.example/mm7", callback_allow=("192.0.2.1",))
+    route_config(kind="mm7", url="http://mmsc.example/mm7", delivery_report=False)
 
 
 def test_mm7_callbacks_fail_closed_and_refuse_dtds_in_any_encoding(tmp_path: Path) -> None:

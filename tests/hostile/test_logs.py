@@ -36,7 +36,7 @@ def test_forged_lines_never_reach_the_log_of_a_running_bridge(tmp_path: Path) ->
     # Kannel as the SMS transport, so that its delivery reports are taken at /sms/dlr (no SMS is sent here)
     config.write_text(
         '[smtp]\nport = 0\n[mmsc]\nport = 0\n[sms]\nkind = "kannel"\n'
-        'kannel_sendsms_url = "http://127.0.0.1:9/cgi-bin/sendsms"\n'
+        '[sms.kannel]\nsendsms_url = "http://127.0.0.1:9/cgi-bin/sendsms"\n'
     )
     serve = subprocess.Popen(
         [str(BRIDGE), "serve", "--config", str(config)],

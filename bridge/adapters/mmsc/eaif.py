@@ -14,30 +14,22 @@ import httpx
 from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
 from bridge.codec.mms import MMS_MEDIA_TYPE, readdress
+from bridge.config import EAIFSettings
 from bridge.errors import DecodeError, PermanentFailure
 from bridge.model import Job, StoredMessage
 
 
 class EAIFRoute:
     def __init__(
-        self,
-        *,
-        url: str,
-        name: str = "eaif",
-        version: str = "3.0",
-        sender: str = "",
-        username: str = "",
-        password: str = "",
-        ca_file: str = "",
-        timeout_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, settings: EAIFSettings, *, name: str = "eaif", transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
+        s = settings
         self.name = name
-        self.url = url
-        self.version = version
-        self.sender = sender
+        self.url = s.url
+        self.version = s.version
+        self.sender = s.sender_address
         self.http = client(
-            timeout_s=timeout_s, username=username, password=password, ca_file=ca_file, transport=transport
+            timeout_s=s.timeout_s, username=s.username, password=s.password, ca_file=s.ca_file, transport=transport
         )
 
     async def close(self) -> None:

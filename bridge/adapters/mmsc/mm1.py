@@ -14,6 +14,7 @@ import httpx
 from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import Delivery
 from bridge.codec.mms import MMS_MEDIA_TYPE, ResponseStatus, SendConf, decode_pdu, readdress
+from bridge.config import MM1Settings
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, Verdict, failure
 from bridge.model import Job, StoredMessage
 
@@ -45,25 +46,17 @@ def response_verdict(status: int) -> tuple[Verdict, str]:
 
 class MM1Route:
     def __init__(
-        self,
-        *,
-        url: str,
-        name: str = "mm1",
-        proxy: str = "",
-        username: str = "",
-        password: str = "",
-        ca_file: str = "",
-        timeout_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        self, settings: MM1Settings, *, name: str = "mm1", transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
+        s = settings
         self.name = name
-        self.url = url
+        self.url = s.url
         self.http = client(
-            timeout_s=timeout_s,
-            username=username,
-            password=password,
-            ca_file=ca_file,
-            proxy=proxy,
+            timeout_s=s.timeout_s,
+            username=s.username,
+            password=s.password,
+            ca_file=s.ca_file,
+            proxy=s.proxy,
             transport=transport,
         )
 

@@ -15,7 +15,6 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -24,6 +23,7 @@ from bridge.adapters.http import client, post, status_failure
 from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
 from bridge.codec import mm7
 from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
+from bridge.config import MM7Settings
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, UnknownOutcome, Verdict, failure
 from bridge.model import Job, StoredMessage
 
@@ -31,26 +31,6 @@ log = logging.getLogger("bridge.mm7")
 _UNKNOWN_COUNT = re.compile(r"\(unknown outcome (\d+)\)")
 
 _PRIORITIES = {Priority.LOW: "Low", Priority.NORMAL: "Normal", Priority.HIGH: "High"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MM7Settings:
-    url: str
-    release: str = "REL-6-MM7-1-4"
-    mm7_version: str = ""
-    vasp_id: str = ""
-    vas_id: str = ""
-    sender_address: str = ""
-    service_code: str = ""
-    username: str = ""
-    password: str = ""
-    ca_file: str = ""
-    timeout_s: float = 30.0
-    delivery_report: bool = True
-    allow_adaptations: bool = True
-    #: after a SubmitReq went unanswered: the least wait before sending it again, and how many times in a row
-    unknown_outcome_wait_s: float = 300.0
-    unknown_outcome_resends: int = 1
 
 
 class MM7Route:

@@ -23,7 +23,6 @@ import ipaddress
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -31,6 +30,7 @@ from bridge.adapters.mail.base import MailSender
 from bridge.adapters.store.base import HandsetStore
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.codec import mm7
+from bridge.config import MM7Settings
 from bridge.convert.mdn import ReplyPart, build_mdn, original_message_id, read_report_address, reply_mail
 from bridge.errors import BridgeError, DecodeError
 from bridge.model import Handset
@@ -49,21 +49,11 @@ MM_STATUS: dict[str, Handset | None] = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallbackSettings:
-    route: str
-    release: str
-    username: str = ""
-    password: str = ""
-    allow: tuple[str, ...] = ()
-    forward_to: str = ""
-
-
 class MM7Endpoint:
     def __init__(
         self,
         *,
-        routes: Mapping[str, CallbackSettings],
+        routes: Mapping[str, MM7Settings],
         store: HandsetStore,
         mailer: MailSender,
         domain: str,
@@ -79,23 +69,23 @@ class MM7Endpoint:
         self.on_answer = on_answer
         self.clock = clock
         self._networks = {
-            name: [ipaddress.ip_network(a, strict=False) for a in s.allow] for name, s in self.routes.items()
+            name: [ipaddress.ip_network(a, strict=False) for a in s.callback_allow] for name, s in self.routes.items()
         }
 
     def install(self, server: WebServer) -> None:
         server.add_route(Listener.PUBLIC, "POST", "/mm7/{route}", self.handle)
 
-    def _authorised(self, request: web.Request, settings: CallbackSettings) -> None:
-        networks = self._networks[settings.route]
-        if not networks and not settings.username:
+    def _authorised(self, request: web.Request, route: str, settings: MM7Settings) -> None:
+        networks = self._networks[route]
+        if not networks and not settings.callback_username:
             # fail closed: a route with neither credentials nor an allow-list takes no callbacks at all
             raise web.HTTPForbidden(text="callbacks are not enabled for this route (no credentials configured)\n")
         if networks:
             peer = ipaddress.ip_address(request.remote or "0.0.0.0")
             if not any(peer in n for n in networks):
                 raise web.HTTPForbidden(text="this address may not call the MM7 endpoint\n")
-        if settings.username:
-            expected = base64.b64encode(f"{settings.username}:{settings.password}".encode())
+        if settings.callback_username:
+            expected = base64.b64encode(f"{settings.callback_username}:{settings.callback_password}".encode())
             # compared as bytes: hmac refuses str with non-ASCII characters, which a client controls
             given = request.headers.get("Authorization", "").removeprefix("Basic ").strip()
             if not hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected):
@@ -106,10 +96,11 @@ class MM7Endpoint:
         return web.Response(status=status, body=body, content_type="text/xml", charset="utf-8")
 
     async def handle(self, request: web.Request) -> web.Response:
-        settings = self.routes.get(request.match_info["route"])
+        route = request.match_info["route"]
+        settings = self.routes.get(route)
         if settings is None:
             raise web.HTTPNotFound(text="no such MM7 route\n")
-        self._authorised(request, settings)
+        self._authorised(request, route, settings)
         body = await request.read()
         try:
             message = mm7.decode(body, request.headers.get("Content-Type", ""))
@@ -122,13 +113,13 @@ class MM7Endpoint:
         tid = message.transaction_id
         try:
             if message.operation == "DeliveryReportReq":
-                return await self._delivery_report(settings, message, release)
+                return await self._delivery_report(route, settings, message, release)
             if message.operation == "ReadReplyReq":
-                return await self._read_reply(settings, message, release)
+                return await self._read_reply(route, settings, message, release)
             if message.operation == "DeliverReq":
-                return await self._deliver(settings, message, release)
+                return await self._deliver(route, settings, message, release)
         except BridgeError as exc:  # the store or the mail relay: the MMSC should try again
-            log.error("mm7 route=%s operation=%s error=%r", settings.route, message.operation, exc)
+            log.error("mm7 route=%s operation=%s error=%r", route, message.operation, exc)
             fault = mm7.encode_fault(
                 release=release, transaction_id=tid, code=mm7.StatusCode.SERVER_ERROR, text="try again", client=False
             )
@@ -141,9 +132,11 @@ class MM7Endpoint:
         )
         return self._xml(fault, 500)
 
-    async def _delivery_report(self, settings: CallbackSettings, message: mm7.Message, release: str) -> web.Response:
+    async def _delivery_report(
+        self, route: str, settings: MM7Settings, message: mm7.Message, release: str
+    ) -> web.Response:
         tid, message_id = message.transaction_id, message.fields.get("MessageID", "")
-        job = await self.store.by_mmsc_id(settings.route, message_id) if message_id else None
+        job = await self.store.by_mmsc_id(route, message_id) if message_id else None
         if job is None:
             fault = mm7.encode_fault(
                 release=release, transaction_id=tid, code=mm7.StatusCode.MESSAGE_ID_NOT_FOUND, text="unknown MessageID"
@@ -157,12 +150,12 @@ class MM7Endpoint:
             state = await self.store.handset(job.id, event=event, now=now, at=at, report_allowed=True)
             if state is not None and event is not Handset.DEFERRED:
                 self.on_answer()
-        log.info("mm7 route=%s report job=%s mm_status=%s", settings.route, job.id, status or "-")
+        log.info("mm7 route=%s report job=%s mm_status=%s", route, job.id, status or "-")
         return self._xml(mm7.encode_response("DeliveryReportRsp", release=release, transaction_id=tid))
 
-    async def _read_reply(self, settings: CallbackSettings, message: mm7.Message, release: str) -> web.Response:
+    async def _read_reply(self, route: str, settings: MM7Settings, message: mm7.Message, release: str) -> web.Response:
         tid, message_id = message.transaction_id, message.fields.get("MessageID", "")
-        job = await self.store.by_mmsc_id(settings.route, message_id) if message_id else None
+        job = await self.store.by_mmsc_id(route, message_id) if message_id else None
         if job is None:
             fault = mm7.encode_fault(
                 release=release, transaction_id=tid, code=mm7.StatusCode.MESSAGE_ID_NOT_FOUND, text="unknown MessageID"
@@ -181,17 +174,17 @@ class MM7Endpoint:
                 subject=stored.subject,
             )
             await self.mailer.send(mail_from="", to=address, data=mdn)
-        log.info("mm7 route=%s read_reply job=%s mm_status=%s mdn=%s", settings.route, job.id, status, bool(address))
+        log.info("mm7 route=%s read_reply job=%s mm_status=%s mdn=%s", route, job.id, status, bool(address))
         return self._xml(mm7.encode_response("ReadReplyRsp", release=release, transaction_id=tid))
 
-    async def _deliver(self, settings: CallbackSettings, message: mm7.Message, release: str) -> web.Response:
+    async def _deliver(self, route: str, settings: MM7Settings, message: mm7.Message, release: str) -> web.Response:
         tid = message.transaction_id
         sender = next((a for role, a in message.addresses if role == "Sender"), "")
         number = sender.split("/", 1)[0].removeprefix("+")
         target, in_reply_to = settings.forward_to, None
         linked = message.fields.get("LinkedID", "")
         if linked:
-            job = await self.store.by_mmsc_id(settings.route, linked)
+            job = await self.store.by_mmsc_id(route, linked)
             if job is not None:
                 stored = await self.store.message(job.message_id)
                 target = target or stored.mail_from
@@ -209,5 +202,5 @@ class MM7Endpoint:
                 in_reply_to=in_reply_to,
             )
             await self.mailer.send(mail_from=from_address, to=target, data=data)
-        log.info("mm7 route=%s deliver linked=%s forwarded=%s", settings.route, linked or "-", bool(target))
+        log.info("mm7 route=%s deliver linked=%s forwarded=%s", route, linked or "-", bool(target))
         return self._xml(mm7.encode_response("DeliverRsp", release=release, transaction_id=tid))

@@ -24,7 +24,6 @@ import logging
 import re
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from urllib.parse import quote_from_bytes
 
 import httpx
@@ -32,28 +31,13 @@ from aiohttp import web
 
 from bridge.adapters.http import status_failure
 from bridge.adapters.web.server import Listener, WebServer
+from bridge.config import KannelSettings
 from bridge.errors import TemporaryFailure, Verdict, failure
 from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.sms")
 _PAP_CODE = re.compile(rb'code\s*=\s*"(\d{4})"')
 _PAP_DESC = re.compile(rb'desc\s*=\s*"([^"]*)"')
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class KannelSettings:
-    #: "sendsms" or "ppg"
-    mode: str
-    sendsms_url: str = ""
-    username: str = ""
-    password: str = ""
-    sender: str = ""
-    smsc_id: str = ""
-    #: where Kannel reports SMS delivery (the bridge's /sms/dlr); "" asks for no reports
-    dlr_url: str = ""
-    ppg_url: str = ""
-    ppg_address_host: str = "ppg.invalid"
-    timeout_s: float = 10.0
 
 
 def pap_message(*, push_id: str, to: MSISDN, host: str) -> bytes:
@@ -76,8 +60,12 @@ PPG_PUSH_OVERHEAD = 35
 class KannelPushSender:
     """The `PushSender` for `sms.kind = "kannel"`."""
 
-    def __init__(self, settings: KannelSettings, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(
+        self, settings: KannelSettings, *, dlr_url: str = "", transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self.settings = settings
+        #: where Kannel reports SMS delivery (the public listener's /sms/dlr); "" asks for no reports
+        self.dlr_url = dlr_url if settings.dlr else ""
         self.push_overhead = PPG_PUSH_OVERHEAD if settings.mode == "ppg" else 0
         self.http = httpx.AsyncClient(timeout=settings.timeout_s, transport=transport)
         # Kannel's PPG copies the PI's User-Agent and Accept headers into the push, where each costs the phone's
@@ -121,9 +109,9 @@ class KannelPushSender:
             params["from"] = s.sender
         if s.smsc_id:
             params["smsc"] = s.smsc_id
-        if s.dlr_url:
+        if self.dlr_url:
             params["dlr-mask"] = "31"
-            params["dlr-url"] = f"{s.dlr_url}?id={sms_id}&type=%d"
+            params["dlr-url"] = f"{self.dlr_url}?id={sms_id}&type=%d"
         # udh and text are binary: percent-encoded byte by byte, which httpx's params would not do for bytes
         query = "&".join(f"{k}={quote_from_bytes(v.encode(), safe='')}" for k, v in params.items())
         query += f"&udh={quote_from_bytes(ud[:udh_length], safe='')}&text={quote_from_bytes(ud[udh_length:], safe='')}"

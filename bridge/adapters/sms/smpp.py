@@ -20,7 +20,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 from bridge.codec.smpp import (
     BACKOFF_SUBMIT_ERRORS,
@@ -38,34 +37,11 @@ from bridge.codec.smpp import (
     status_name,
     submit_verdict,
 )
+from bridge.config import SMPPSettings
 from bridge.errors import DecodeError, TemporaryFailure, Verdict, failure
 from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.smpp")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SMPPSettings:
-    host: str
-    port: int
-    system_id: str
-    password: str
-    system_type: str = ""
-    #: "transceiver" (receipts come back on the same session) or "transmitter"
-    bind: str = "transceiver"
-    source_addr: str = ""
-    source_addr_ton: int = 5
-    source_addr_npi: int = 0
-    data_coding: int = 0x04
-    registered_delivery: bool = True
-    window: int = 10
-    max_per_second: float = 50.0
-    enquire_link_s: float = 30.0
-    connect_timeout_s: float = 10.0
-    response_timeout_s: float = 10.0
-    reconnect_min_s: float = 1.0
-    reconnect_max_s: float = 60.0
-    throttle_pause_s: float = 1.0
 
 
 class SMPPPushSender:
