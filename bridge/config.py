@@ -503,12 +503,14 @@ class SmsConfig:
                 raise ConfigError(f'sms.kannel.{key}: an http:// or https:// URL, needed for kind "kannel"')
 
 
-REPORT_KINDS = ("outbox", "relay")
+class ReportKind(StrEnum):
+    OUTBOX = "outbox"
+    RELAY = "relay"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReportsConfig:
-    kind: str = "outbox"
+    kind: ReportKind = ReportKind.OUTBOX
     outbox: str = "var/outbox"
     relay_host: str = ""
     relay_port: int = 25
@@ -516,9 +518,12 @@ class ReportsConfig:
     relay_starttls: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in REPORT_KINDS:
-            raise ConfigError(f"reports.kind: one of {', '.join(REPORT_KINDS)}, got {self.kind!r}")
-        if self.kind == "relay" and not self.relay_host:
+        try:
+            object.__setattr__(self, "kind", ReportKind(self.kind))
+        except ValueError:
+            kinds = ", ".join(k.value for k in ReportKind)
+            raise ConfigError(f"reports.kind: one of {kinds}, got {self.kind!r}") from None
+        if self.kind is ReportKind.RELAY and not self.relay_host:
             raise ConfigError('reports.relay_host: needed when reports.kind is "relay"')
 
 
@@ -548,7 +553,7 @@ class Config:
         for r in self.routes:
             if r.fallback and r.fallback not in names:
                 raise ConfigError(f"route.fallback: no route named {r.fallback!r} (route {r.label!r})")
-        if sum(r.kind == "builtin" for r in self.routes) > 1:
+        if sum(r.kind is RouteKind.BUILTIN for r in self.routes) > 1:
             raise ConfigError("route.kind: one builtin route at most (there is one builtin MMSC)")
 
     @property

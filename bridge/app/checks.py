@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bridge.adapters.smtp.auth import load_users, tls_context
 from bridge.app.wiring import route_rules
-from bridge.config import Config, RouteKind, SmsKind
+from bridge.config import Config, ReportKind, RouteKind, SmsKind
 from bridge.errors import ConfigError
 from bridge.model import MSISDN
 from bridge.recipients import RecipientPolicy, parse_recipient
@@ -43,7 +43,7 @@ def check_files(config: Config) -> None:
         ca_file = getattr(own, "ca_file", "")
         if ca_file and not os.access(ca_file, os.R_OK):
             raise ConfigError(f"route.{route.kind.value}.ca_file: {ca_file} cannot be read (route {route.label!r})")
-    if config.reports.kind == "outbox":
+    if config.reports.kind is ReportKind.OUTBOX:
         folders["reports.outbox"] = Path(config.reports.outbox)
     for key, folder in folders.items():
         if not _writable(folder):

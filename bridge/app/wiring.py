@@ -20,7 +20,7 @@ from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
-from bridge.config import Config, ConvertConfig, RouteConfig, RouteKind, SmsKind
+from bridge.config import Config, ConvertConfig, ReportKind, RouteConfig, RouteKind, SmsKind
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
 from bridge.routing import RouteRule
@@ -38,7 +38,7 @@ async def open_store(config: Config) -> JobStore:
 
 def make_mailer(config: Config) -> MailSender:
     r = config.reports
-    if r.kind == "relay":
+    if r.kind is ReportKind.RELAY:
         return RelayMailSender(
             host=r.relay_host,
             port=r.relay_port,
