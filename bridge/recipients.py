@@ -64,19 +64,51 @@ class _Number:
     kind: str
 
 
+_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "is too short for a phone number",
+    phonenumbers.ValidationResult.TOO_LONG: "is too long for a phone number",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "starts with no country code in use",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "is a local number: write it with its area code",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "has a length no number of its country has",
+}
+_SEPARATORS = re.compile(r"[ ().-]")
+
+
+def _candidates(text: str) -> list[str]:
+    """The ways a sender may have meant `text`: `00` is the international prefix most of the world dials (the
+    region's own exit code, 011 in the US, phonenumbers knows), and an all-digit number that is no number of the
+    region may be one written without its `+`, as the mail gateways people used took them."""
+    digits = _SEPARATORS.sub("", text)
+    if digits.startswith("00") and digits[2:].isdigit():
+        return ["+" + digits[2:], text]
+    if digits.isdigit() and not digits.startswith("0"):
+        return [text, "+" + digits]
+    return [text]
+
+
+def _possible(number: phonenumbers.PhoneNumber) -> bool:
+    return bool(phonenumbers.is_possible_number_with_reason(number) == phonenumbers.ValidationResult.IS_POSSIBLE)
+
+
 @lru_cache(maxsize=4096)
 def _number(text: str, region: str) -> _Number | str:
     """The number, or why it is not one. Cached: the same few numbers come back mail after mail, and phonenumbers
     costs a tenth of a millisecond each."""
-    try:
-        parsed = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
+    found: list[phonenumbers.PhoneNumber] = []
+    for candidate in _candidates(text):
+        try:
+            found.append(phonenumbers.parse(candidate, region))
+        except phonenumbers.NumberParseException:
+            continue
+    if not found:
         return "is not a phone number"
-    if parsed.extension:
+    if any(parsed.extension for parsed in found):
         return "has an extension, which an MMS cannot reach"
     # a number that is possible only as a local call (555-0100 in the US) has no E.164 form
-    if phonenumbers.is_possible_number_with_reason(parsed) != phonenumbers.ValidationResult.IS_POSSIBLE:
-        return "is not a phone number in use anywhere"
+    possible = [parsed for parsed in found if _possible(parsed)]
+    if not possible:  # why, for the reading the sender most likely meant: the first
+        return _REASONS.get(phonenumbers.is_possible_number_with_reason(found[0]), "is not a phone number in use")
+    parsed = next((p for p in possible if phonenumbers.is_valid_number(p)), possible[0])
     kind = phonenumbers.number_type(parsed)
     name = next((n for n, t in NUMBER_TYPES.items() if t == kind), "unknown")
     e164 = str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
@@ -104,12 +136,13 @@ def parse_recipient(address: str, policy: RecipientPolicy) -> MSISDN | Refusal:
     if isinstance(found, str):
         return Refusal(f"550 5.1.1 <{address}>: {local!r} {found}")
     if policy.number_check == "valid" and not found.valid:
-        return Refusal(f"550 5.1.1 <{address}>: {local!r} is not an assigned number")
+        where = f"region {policy.default_region}" if not number.lstrip().startswith("+") else "its country"
+        return Refusal(f"550 5.1.1 <{address}>: {local!r} is not a valid number in {where} (no such assigned number)")
     if found.kind in policy.deny_number_types:
         return Refusal(f"550 5.7.1 <{address}>: this gateway does not send to {found.kind} numbers")
     e164 = found.e164
     if policy.allow_prefixes and not e164.startswith(policy.allow_prefixes):
-        return Refusal(f"550 5.7.1 <{address}>: this gateway does not send to that number")
+        return Refusal(f"550 5.7.1 <{address}>: this gateway does not send to {e164[:3]}... (not an allowed prefix)")
     if policy.deny_prefixes and e164.startswith(policy.deny_prefixes):
-        return Refusal(f"550 5.7.1 <{address}>: this gateway does not send to that number")
+        return Refusal(f"550 5.7.1 <{address}>: this gateway does not send to {e164[:3]}... (a denied prefix)")
     return MSISDN(e164=e164)
