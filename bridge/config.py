@@ -72,8 +72,11 @@ class ConvertConfig:
     trim_quotes: bool = True
     max_slide_text_chars: int = 1000
     max_text_chars: int = 10_000
+    max_link_url_chars: int = 40
 
     def __post_init__(self) -> None:
+        if self.max_link_url_chars < 0:
+            raise ConfigError(f"convert.max_link_url_chars: 0 (never) or more, got {self.max_link_url_chars}")
         if self.profile not in PROFILE_NAMES:
             raise ConfigError(f"convert.profile: one of {', '.join(PROFILE_NAMES)}, got {self.profile!r}")
         if self.max_message_bytes and self.max_message_bytes < 2048:

@@ -259,6 +259,7 @@ class Intake:
             trim_quotes=c.trim_quotes,
             max_slide_text_chars=c.max_slide_text_chars,
             max_text_chars=c.max_text_chars,
+            max_link_url_chars=c.max_link_url_chars,
             notify_success=any(Notify.SUCCESS in r.notify for r in sub.recipients),
         )
         to = tuple(f"{r.number.e164}/TYPE=PLMN" for r in sub.recipients)

@@ -118,4 +118,5 @@ def convert_options(cv: ConvertConfig, *, keep_signature: bool = False, keep_quo
         trim_quotes=cv.trim_quotes and not keep_quotes,
         max_slide_text_chars=cv.max_slide_text_chars,
         max_text_chars=cv.max_text_chars,
+        max_link_url_chars=cv.max_link_url_chars,
     )

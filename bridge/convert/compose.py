@@ -58,6 +58,8 @@ class ConvertOptions:
     max_text_chars: int = 10_000
     #: the SMTP envelope asked for a delivery report (DSN NOTIFY=SUCCESS)
     notify_success: bool = False
+    #: an HTML link's URL is shown after its text only when at most this long
+    max_link_url_chars: int = 40
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -509,7 +511,8 @@ def convert_mail(
 ) -> Conversion:
     """The MMS made of `raw` (one RFC 5322 message) for a route with `profile`, or `ConversionRefused`."""
     text_limit = min(profile.max_message_bytes, options.max_text_chars * 4)  # 4 octets: the widest UTF-8 character
-    return _Builder(extract(raw, text_limit=text_limit), profile, options).build()
+    extracted = extract(raw, text_limit=text_limit, max_url_chars=options.max_link_url_chars)
+    return _Builder(extracted, profile, options).build()
 
 
 __all__ = [

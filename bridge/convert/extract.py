@@ -15,7 +15,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from bridge.codec.mms import Priority
 from bridge.convert.mime import MimePart, find_uu_blocks, parse_mail
-from bridge.convert.text import decode_bytes, decode_header_value, html_to_text, tidy
+from bridge.convert.text import MAX_URL_CHARS, decode_bytes, decode_header_value, html_to_text, tidy
 
 #: media types that mean the same thing to a handset, under the name handsets know
 MEDIA_ALIASES = {
@@ -129,12 +129,13 @@ _SKIPPED_TYPES = frozenset(
 )
 
 
-def extract(raw: bytes, *, text_limit: int | None = None) -> Extracted:
-    """What `raw` says. Text beyond `text_limit` octets can never be sent, so it is not decoded at all."""
+def extract(raw: bytes, *, text_limit: int | None = None, max_url_chars: int = MAX_URL_CHARS) -> Extracted:
+    """What `raw` says. Text beyond `text_limit` octets can never be sent, so it is not decoded at all; an HTML
+    link's URL is kept after its text only when at most `max_url_chars` long."""
     tree = parse_mail(raw)
     ex = Extracted()
     _headers(tree, ex)
-    _Walker(ex, text_limit).walk(tree, depth=0)
+    _Walker(ex, text_limit, max_url_chars).walk(tree, depth=0)
     return ex
 
 
@@ -214,7 +215,8 @@ def _describe(part: MimePart, media_type: str | None = None) -> str:
 
 
 class _Walker:
-    def __init__(self, ex: Extracted, text_limit: int | None = None) -> None:
+    def __init__(self, ex: Extracted, text_limit: int | None = None, max_url_chars: int = MAX_URL_CHARS) -> None:
+        self.max_url_chars = max_url_chars
         self.ex = ex
         self.text_left = text_limit if text_limit is not None else 1 << 62
         self.cids: dict[str, MimePart] = {}
@@ -365,7 +367,7 @@ class _Walker:
         return data
 
     def _html(self, part: MimePart) -> None:
-        ht = html_to_text(self._text_of(part))
+        ht = html_to_text(self._text_of(part), max_url_chars=self.max_url_chars)
         if ht.segments[0]:
             self.ex.texts.append(ht.segments[0])
         for src, caption in zip(ht.images, ht.segments[1:], strict=True):

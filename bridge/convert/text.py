@@ -164,6 +164,33 @@ _BLOCK = frozenset(
     ]
 )
 _SKIP = frozenset({"script", "style", "head", "title", "noscript", "template", "svg", "object", "iframe"})
+#: elements without an end tag: never on the stack of open elements
+_VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+)
+#: what mail clients hide: preheaders and the like (`display:none`, `visibility:hidden`, Outlook's `mso-hide:all`)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|mso-hide\s*:\s*all", re.I)
+#: a link's URL is shown after its text only when at most this long (alerts carry 130-character links)
+MAX_URL_CHARS = 40
+
+
+def _hidden(attrs: dict[str, str | None]) -> bool:
+    classes = (attrs.get("class") or "").lower().split()
+    return "hidden" in attrs or bool(_HIDDEN_STYLE.search(attrs.get("style") or "")) or "preheader" in classes
+
+
+def _pixel(attrs: dict[str, str | None]) -> bool:
+    """A 1x1 (or 0x0, 2x2) image: a tracking pixel or a spacer, nothing to show."""
+
+    def size(name: str) -> int | None:
+        value = (attrs.get(name) or "").strip().lower().removesuffix("px")
+        if not value:
+            m = re.search(rf"(?:^|;)\s*{name}\s*:\s*(\d+)px", attrs.get("style") or "", re.I)
+            value = m.group(1) if m else ""
+        return int(value) if value.isdigit() else None
+
+    width, height = size("width"), size("height")
+    return width is not None and height is not None and width <= 2 and height <= 2
 
 
 @dataclass
@@ -176,7 +203,7 @@ class HtmlText:
 
 
 class _Extractor(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, max_url_chars: int = MAX_URL_CHARS) -> None:
         super().__init__(convert_charrefs=True)
         self.out = HtmlText()
         self.buf: list[str] = []
@@ -184,6 +211,10 @@ class _Extractor(HTMLParser):
         self.pre = 0
         self.link: str | None = None
         self.link_text: list[str] = []
+        self.max_url_chars = max_url_chars
+        #: open elements (tag, hidden), to know when a hidden one ends; `hidden` counts the hidden ones open
+        self.open: list[tuple[str, bool]] = []
+        self.hidden = 0
 
     def _newline(self, n: int = 1) -> None:
         self.buf.append("\n" * n)
@@ -193,6 +224,12 @@ class _Extractor(HTMLParser):
             self.skip += 1
             return
         a = dict(attrs)
+        if tag not in _VOID:
+            hidden = _hidden(a)
+            self.open.append((tag, hidden))
+            self.hidden += hidden
+        if self.hidden or (tag in _VOID and _hidden(a)):
+            return
         if tag == "br":
             self._newline()
         elif tag in _BLOCK:
@@ -206,7 +243,7 @@ class _Extractor(HTMLParser):
         elif tag == "a":
             self.link = a.get("href")
             self.link_text = []
-        elif tag == "img":
+        elif tag == "img" and not _pixel(a):
             src = a.get("src") or ""
             self.out.segments.append("".join(self.buf))
             self.out.images.append(src)
@@ -219,6 +256,15 @@ class _Extractor(HTMLParser):
         if tag in _SKIP:
             self.skip = max(0, self.skip - 1)
             return
+        was_hidden = self.hidden
+        if any(t == tag for t, _ in self.open):  # close it and whatever was left open inside it
+            while self.open:
+                t, hidden = self.open.pop()
+                self.hidden -= hidden
+                if t == tag:
+                    break
+        if was_hidden:
+            return
         if tag in _BLOCK:
             self._newline(2 if tag in ("p", "div", "table", "blockquote", "ul", "ol") else 1)
             if tag == "pre":
@@ -226,12 +272,13 @@ class _Extractor(HTMLParser):
         elif tag == "a" and self.link is not None:
             text = "".join(self.link_text).strip()
             href = self.link
-            if href.startswith(("http://", "https://")) and href.rstrip("/") != text.rstrip("/"):
+            shown = href.startswith(("http://", "https://")) and href.rstrip("/") != text.rstrip("/")
+            if shown and (len(href) <= self.max_url_chars or not text):
                 self.buf.append(f" ({href})")
             self.link = None
 
     def handle_data(self, data: str) -> None:
-        if self.skip:
+        if self.skip or self.hidden:
             return
         if not self.pre:
             data = re.sub(r"\s+", " ", data)
@@ -255,23 +302,28 @@ def _mend_tag(m: re.Match[str]) -> str:
     return tag.rstrip(">").replace('"', " ").replace("'", " ") + ">"
 
 
-def _cut_open_comment(html: str) -> str:
-    """`html` up to its first comment that never closes (all of the rest is inside it), found in one pass."""
-    at = html.find("<!--")
+def _drop_comments(html: str) -> str:
+    """`html` without its comments — Outlook's conditional blocks (`<!--[if mso]>...<![endif]-->`) among them —
+    and cut at a comment that never closes (all of the rest is inside it); one pass."""
+    out: list[str] = []
+    at, start = html.find("<!--"), 0
     while at >= 0:
+        out.append(html[start:at])
         end = html.find("-->", at + 4)
         if end < 0:
-            return html[:at]
-        at = html.find("<!--", end + 3)
-    return html
+            return "".join(out)
+        start = end + 3
+        at = html.find("<!--", start)
+    out.append(html[start:])
+    return "".join(out)
 
 
-def html_to_text(html: str) -> HtmlText:
+def html_to_text(html: str, *, max_url_chars: int = MAX_URL_CHARS) -> HtmlText:
     """Readable text from HTML: paragraphs, line breaks, list bullets and link targets kept; no markup, CSS or
     scripts. The text is cut at each <img>, so that an image's caption is the text that follows it. Broken tags
     (an attribute's quote or the tag itself never closed) are mended first, so the cost stays linear."""
-    parser = _Extractor()
-    html = _TAG.sub(_mend_tag, _cut_open_comment(html))
+    parser = _Extractor(max_url_chars)
+    html = _TAG.sub(_mend_tag, _drop_comments(html))
     try:
         parser.feed(html)
         parser.close()
