@@ -3,8 +3,9 @@
 Owns the budget: the encoded m-retrieve-conf (headers, SMIL and every part) stays within the profile's
 `max_message_bytes`, with `HEADER_RESERVE` octets kept for what the MMSC adds later (recipient, Message-ID,
 Transaction-Id). Text comes first; audio and video pass through untouched or refuse the mail (554 5.3.4
-when too big, 5.6.1 when the route takes no such media); pictures share what is left in proportion to their
-area. The slides follow OMA-MMS-CONF: one per picture with its caption; a text-only mail is text slides.
+when too big, 5.6.1 when the route takes no such media); pictures share what is left in proportion to the
+area each can be shown at, and what they leave is spent on those reduced most. The slides follow
+OMA-MMS-CONF: one per picture with its caption; a text-only mail is text slides.
 """
 
 from __future__ import annotations
@@ -472,21 +473,53 @@ class _Builder:
             self.warnings.append("the text was shortened")
         return [*slides[:i], (visual, cut), *slides[i + 1 :]]
 
+    def _shown_area(self, pic: _Picture) -> int:
+        """The pixels the picture can have on this route: its size once scaled to the profile's largest."""
+        w, h = pic.info.width, pic.info.height
+        scale = min(1.0, self.profile.max_image_width / w, self.profile.max_image_height / h)
+        return max(1, round(w * scale)) * max(1, round(h * scale))
+
     def _share(self, pictures: list[_Picture], available: int) -> None:
-        """Pictures share `available` octets by area; what a small one leaves over goes to the larger ones."""
+        """Pictures share `available` octets by the area each can be shown at (a 12 MP photo and a 640x480
+        snapshot both become 640x480 at most, so they share alike); what a small one leaves over goes to the larger
+        ones. Then what is still left goes, in a second pass, to the pictures that were reduced the most."""
         remaining = available
-        todo = sorted(pictures, key=lambda p: p.info.area)
+        todo = sorted(pictures, key=self._shown_area)
+        shares: dict[int, int] = {}
         while todo:
-            total_area = sum(p.info.area for p in todo)
+            total_area = sum(self._shown_area(p) for p in todo)
             pic = todo.pop(0)
-            share = remaining * pic.info.area // total_area if total_area else remaining // (len(todo) + 1)
+            share = remaining * self._shown_area(pic) // total_area if total_area else remaining // (len(todo) + 1)
             # a small picture still needs a few kilobytes to be worth seeing; the larger ones can spare them
             share = min(max(share, MIN_IMAGE_BYTES * 2), remaining - MIN_IMAGE_BYTES * len(todo))
             if not self._fit_one(pic, share):
                 pictures.remove(pic)
                 continue
             assert pic.fitted is not None
+            shares[id(pic)] = share
             remaining -= len(pic.fitted.data)
+        self._spend_what_is_left(pictures, remaining, shares)
+
+    def _spend_what_is_left(self, pictures: list[_Picture], remaining: int, shares: dict[int, int]) -> None:
+        """Second pass: a picture that filled its share (it was held back by it, not by the route's size or the
+        best quality) gets its share again plus what the others left, most reduced first."""
+
+        def kept(pic: _Picture) -> float:
+            assert pic.fitted is not None
+            return pic.fitted.width * pic.fitted.height / self._shown_area(pic)
+
+        held_back = [p for p in pictures if p.fitted is not None and len(p.fitted.data) > shares.get(id(p), 0) * 0.85]
+        for pic in sorted(held_back, key=kept):
+            if remaining < MIN_IMAGE_BYTES * 2:
+                break
+            assert pic.fitted is not None
+            before = pic.fitted
+            if not self._fit_one(pic, len(before.data) + remaining):
+                pic.fitted = before  # it fitted before: keep that
+                self.dropped.pop()
+                continue
+            assert pic.fitted is not None
+            remaining -= len(pic.fitted.data) - len(before.data)
 
     def _fit_one(self, pic: _Picture, budget: int) -> bool:
         profile = self.profile
