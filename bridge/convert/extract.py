@@ -367,15 +367,27 @@ class _Walker:
         return data
 
     def _html(self, part: MimePart) -> None:
+        """An HTML body: its text, and its inline pictures with their captions, decided by layout — a short
+        heading right before a picture is its caption (the report layout: a title over each graph), and then the
+        text after it is body text; a picture without one takes the text right after it (the layout of Apple
+        Mail and most clients: a line under each photo)."""
         ht = html_to_text(self._text_of(part), max_url_chars=self.max_url_chars)
-        if ht.segments[0]:
-            self.ex.texts.append(ht.segments[0])
-        for src, caption in zip(ht.images, ht.segments[1:], strict=True):
+        segments = list(ht.segments)
+        for i, heading in enumerate(ht.headings):
+            if heading:  # the heading leaves the text it ended
+                segments[i] = segments[i].rstrip().rpartition("\n")[0] if "\n" in segments[i].strip() else ""
+        if segments[0].strip():
+            self.ex.texts.append(segments[0])
+        for i, src in enumerate(ht.images):
+            after = segments[i + 1]
+            heading = ht.headings[i]
+            caption, rest = (heading, after) if heading else (after, "")
             target = None
             if src.lower().startswith("cid:"):
                 target = self.cids.get(src[4:].strip("<> "))
             elif src in self.cids:
                 target = self.cids[src]
+            placed = False
             if target is not None and id(target) not in self.used:
                 self.used.add(id(target))
                 before = len(self.ex.images)
@@ -383,9 +395,11 @@ class _Walker:
                 if len(self.ex.images) > before:
                     self.ex.images[-1].caption = caption
                     self.ex.images[-1].has_caption = True
-                    continue
-            if caption:
+                    placed = True
+            if not placed and caption.strip():
                 self.ex.texts.append(caption)
+            if rest.strip():
+                self.ex.texts.append(rest)
 
     def _media(self, part: MimePart, media_type: str, data: bytes | None = None) -> None:
         content = part.decoded() if data is None else data

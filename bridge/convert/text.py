@@ -170,8 +170,22 @@ _VOID = frozenset(
 )
 #: what mail clients hide: preheaders and the like (`display:none`, `visibility:hidden`, Outlook's `mso-hide:all`)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden|mso-hide\s*:\s*all", re.I)
+#: what marks a line as a heading: heading elements, and a line set all in bold
+_HEADING_TAGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "b", "strong"})
+#: a heading is short: a longer line before a picture is text, not its title
+MAX_HEADING_CHARS = 80
 #: a link's URL is shown after its text only when at most this long (alerts carry 130-character links)
 MAX_URL_CHARS = 40
+
+
+def _ending_heading(segment: str, heading_text: str) -> str:
+    """The last line of `segment` when it is a short heading (its whole text was in a heading or bold), else ""."""
+    lines = [ln.strip() for ln in segment.split("\n") if ln.strip()]
+    if not lines or not heading_text:
+        return ""
+    last = " ".join(lines[-1].split())
+    headings = [" ".join(h.split()) for h in heading_text.split("\n") if h.strip()]
+    return last if last in headings and len(last) <= MAX_HEADING_CHARS else ""
 
 
 def _hidden(attrs: dict[str, str | None]) -> bool:
@@ -200,6 +214,8 @@ class HtmlText:
 
     segments: list[str] = field(default_factory=list)
     images: list[str] = field(default_factory=list)
+    #: per image, the heading (h1-h6, or a line all in bold) that ends the text right before it, "" for none
+    headings: list[str] = field(default_factory=list)
 
 
 class _Extractor(HTMLParser):
@@ -215,6 +231,9 @@ class _Extractor(HTMLParser):
         #: open elements (tag, hidden), to know when a hidden one ends; `hidden` counts the hidden ones open
         self.open: list[tuple[str, bool]] = []
         self.hidden = 0
+        #: inside a heading or bold element; the heading text met since the last image
+        self.emphasis = 0
+        self.heading: list[str] = []
 
     def _newline(self, n: int = 1) -> None:
         self.buf.append("\n" * n)
@@ -230,6 +249,10 @@ class _Extractor(HTMLParser):
             self.hidden += hidden
         if self.hidden or (tag in _VOID and _hidden(a)):
             return
+        if tag in _HEADING_TAGS:
+            if not self.emphasis:
+                self.heading = []  # only the last heading before an image counts
+            self.emphasis += 1
         if tag == "br":
             self._newline()
         elif tag in _BLOCK:
@@ -245,9 +268,12 @@ class _Extractor(HTMLParser):
             self.link_text = []
         elif tag == "img" and not _pixel(a):
             src = a.get("src") or ""
-            self.out.segments.append("".join(self.buf))
+            segment = "".join(self.buf)
+            self.out.segments.append(segment)
             self.out.images.append(src)
+            self.out.headings.append(_ending_heading(segment, " ".join("".join(self.heading).split())))
             self.buf = []
+            self.heading = []
             alt = a.get("alt")
             if alt and not src.lower().startswith("cid:"):
                 self.buf.append(f"[{alt}]")
@@ -265,6 +291,10 @@ class _Extractor(HTMLParser):
                     break
         if was_hidden:
             return
+        if tag in _HEADING_TAGS:
+            self.emphasis = max(0, self.emphasis - 1)
+            if not self.emphasis:
+                self.heading.append("\n")
         if tag in _BLOCK:
             self._newline(2 if tag in ("p", "div", "table", "blockquote", "ul", "ol") else 1)
             if tag == "pre":
@@ -283,6 +313,8 @@ class _Extractor(HTMLParser):
         if not self.pre:
             data = re.sub(r"\s+", " ", data)
         self.buf.append(data)
+        if self.emphasis:
+            self.heading.append(data)
         if self.link is not None:
             self.link_text.append(data)
 
