@@ -519,6 +519,7 @@ class ReportsConfig:
     relay_port: int = 25
     relay_timeout_s: float = 30.0
     relay_starttls: bool = False
+    notify_changes: bool = True
 
     def __post_init__(self) -> None:
         try:

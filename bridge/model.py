@@ -129,3 +129,5 @@ class StoredMessage:
     ret_full: bool = False
     auto_submitted: bool = False
     subject: str | None = None
+    #: what the conversion left out or cut ("report.pdf (a media type the route cannot deliver)", ...)
+    changes: tuple[str, ...] = ()

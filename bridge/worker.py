@@ -22,7 +22,8 @@ from datetime import UTC, datetime
 from bridge.adapters.mail.base import MailSender
 from bridge.adapters.mmsc.base import Route
 from bridge.adapters.store.base import QueueStore, Transition
-from bridge.convert.dsn import RecipientStatus, build_dsn, is_report, may_report
+from bridge.convert.dsn import RecipientStatus, build_change_notice, build_dsn, is_report, may_report
+from bridge.convert.mdn import original_message_id
 from bridge.errors import BridgeError, PermanentFailure, TemporaryFailure
 from bridge.model import Job, JobState, Report, StoredMessage
 from bridge.pipeline import Action, ActionKind, Outcome, OutcomeKind, RetryPolicy, decide, expired
@@ -44,6 +45,8 @@ class WorkerSettings:
     sweep_every_s: float = 60.0
     #: after a partial batch or a wake-up, wait this long for more jobs before leasing again
     gather_s: float = 0.02
+    #: tell the sender, in one notice, what the conversion left out when no DSN does (reports.notify_changes)
+    notify_changes: bool = True
 
 
 #: the state each decision takes a job to, and the word its log line uses
@@ -191,7 +194,39 @@ class Worker:
             except PermanentFailure as exc:
                 # the report can never go (a relay refused the address for good): the job still ends
                 log.warning("job=%s report=%s error=%r dropped=yes", job.id, action.report, exc)
+        elif self._owes_change_notice(job, action, message):
+            try:
+                await self._change_notice(job, message)
+            except (TemporaryFailure, PermanentFailure) as exc:  # a notice never holds up the message itself
+                log.warning("job=%s notice=changes error=%r dropped=yes", job.id, exc)
         await self._record(job, action, outcome)
+
+    def _owes_change_notice(self, job: Job, action: Action, message: StoredMessage) -> bool:
+        """One notice per message, when its content was cut and no DSN says so: with its first job's first
+        hand-over (the job ids of a message end in -0, -1, ...)."""
+        return (
+            self.settings.notify_changes
+            and bool(message.changes)
+            and job.attempts == 0
+            and job.id.endswith("-0")
+            and action.kind in (ActionKind.COMPLETE, ActionKind.WAIT)
+        )
+
+    async def _change_notice(self, job: Job, message: StoredMessage) -> None:
+        full = await self.store.message(job.message_id)
+        if not may_report(mail_from=full.mail_from, auto_submitted=full.auto_submitted, is_report=is_report(full.raw)):
+            return
+        data = build_change_notice(
+            reporting_mta=self.settings.reporting_mta,
+            to=full.mail_from,
+            recipients=[job.rcpt_to or job.recipient.masked],
+            changes=full.changes,
+            original_message_id=original_message_id(full.raw),
+            subject=full.subject,
+            now=datetime.fromtimestamp(self.clock(), UTC),
+        )
+        await self.mailer.send(mail_from="", to=full.mail_from, data=data)
+        log.info("job=%s notice=changes to_sender=yes changes=%d", job.id, len(full.changes))
 
     async def _attempt(self, job: Job, message: StoredMessage) -> Outcome:
         try:
@@ -255,6 +290,7 @@ class Worker:
             ret_full=message.ret_full,
             subject=message.subject,
             now=now,
+            changes=message.changes,
         )
         await self.mailer.send(mail_from="", to=message.mail_from, data=data)
         log.info("job=%s report=%s to_sender=yes status=%s", job.id, action.report, action.status)

@@ -31,6 +31,7 @@ ALLOWED = {
         "bridge.model",
         "bridge.pipeline",
         "bridge.convert.dsn",
+        "bridge.convert.mdn",
         "bridge.adapters.store.base",
         "bridge.adapters.mail.base",
         "bridge.adapters.mmsc.base",

@@ -124,6 +124,7 @@ class Bridge:
                     renotify_s=c.mmsc.renotify_s,
                 ),
                 content_grace_s=c.mmsc.content_grace_s,
+                notify_changes=c.reports.notify_changes,
             ),
         )
 

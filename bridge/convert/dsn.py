@@ -70,8 +70,10 @@ def build_dsn(
     ret_full: bool = False,
     subject: str | None = None,
     now: datetime | None = None,
+    changes: tuple[str, ...] = (),
 ) -> bytes:
-    """The report mail as bytes with CRLF line ends, ready for SMTP."""
+    """The report mail as bytes with CRLF line ends, ready for SMTP. `changes`: what the conversion left out or
+    cut, said in the human-readable part."""
     now = now or datetime.now(UTC)
     boundary = "dsn-" + secrets.token_hex(12)
     action = report.value
@@ -99,6 +101,9 @@ def build_dsn(
         lines.append(f"  {r.rcpt_to}: {r.diagnostic} ({r.status})")
         if r.will_retry_until is not None:
             lines.append(f"    still trying until {format_datetime(r.will_retry_until)}")
+    if changes:
+        lines += ["", "The MMS was made without some of your message's content:"]
+        lines += [f"  - {_line(c)}" for c in changes]
     lines += [
         "",
         f"--{boundary}",
@@ -132,6 +137,48 @@ def build_dsn(
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
     return text + body + f"--{boundary}--\r\n".encode()
+
+
+def _line(value: str) -> str:
+    return " ".join(value.split())
+
+
+def build_change_notice(
+    *,
+    reporting_mta: str,
+    to: str,
+    recipients: list[str],
+    changes: tuple[str, ...],
+    original_message_id: str | None,
+    subject: str | None = None,
+    now: datetime | None = None,
+) -> bytes:
+    """The short notice that tells a sender what of their mail did not go into the MMS (it went without it):
+    an automatic reply (RFC 3834), threaded under the original."""
+    now = now or datetime.now(UTC)
+    lines = [
+        f"From: Mail Delivery System <MAILER-DAEMON@{reporting_mta}>",
+        f"To: <{to}>",
+        "Subject: Sent without some content" + (f": {_field(subject)}" if subject else ""),
+        f"Date: {format_datetime(now)}",
+        f"Message-ID: {make_msgid(domain=reporting_mta)}",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    if original_message_id:
+        lines += [f"In-Reply-To: {_field(original_message_id)}", f"References: {_field(original_message_id)}"]
+    lines += [
+        "",
+        f"Your message to {', '.join(_line(r) for r in recipients)} is on its way as an MMS, without some of its",
+        "content, which phones cannot receive or which did not fit:",
+        "",
+        *(f"  - {_line(c)}" for c in changes),
+        "",
+        "Nothing needs to be done; this is an automatic notice.",
+    ]
+    return "\r\n".join(lines).encode("utf-8") + b"\r\n"
 
 
 def is_report(raw: bytes) -> bool:

@@ -33,7 +33,8 @@ CREATE TABLE IF NOT EXISTS messages (
     auto_submitted INTEGER NOT NULL,
     subject TEXT,
     raw BLOB NOT NULL,
-    mms BLOB NOT NULL
+    mms BLOB NOT NULL,
+    changes TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -134,6 +135,8 @@ class SQLiteJobStore:
         for name, decl in _ADDED_COLUMNS:
             if name not in have:
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
+        if "changes" not in {row[1] for row in db.execute("PRAGMA table_info(messages)")}:
+            db.execute("ALTER TABLE messages ADD COLUMN changes TEXT NOT NULL DEFAULT ''")
         db.executescript(_INDEXES)
         self._db = db
 
@@ -199,7 +202,7 @@ class SQLiteJobStore:
         def body(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject,"
-                " raw, mms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " raw, mms, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.id,
                     message.mail_from,
@@ -210,6 +213,7 @@ class SQLiteJobStore:
                     message.subject,
                     message.raw,
                     message.mms,
+                    "\n".join(message.changes),
                 ),
             )
             db.executemany(
@@ -414,7 +418,8 @@ class SQLiteJobStore:
 
         def run() -> dict[str, StoredMessage]:
             rows = self.db.execute(
-                f"SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, {raw_column}, mms"
+                f"SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, {raw_column}, mms,"
+                " changes"
                 f" FROM messages WHERE id IN ({', '.join('?' * len(wanted))})",
                 wanted,
             ).fetchall()
@@ -429,6 +434,7 @@ class SQLiteJobStore:
                     subject=row[6],
                     raw=bytes(row[7]),
                     mms=bytes(row[8]),
+                    changes=tuple(row[9].split("\n")) if row[9] else (),
                 )
                 for row in rows
             }
