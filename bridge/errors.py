@@ -10,6 +10,7 @@ onto this tree at the boundary (`raise ... from exc`), so callers catch ours and
     │   └── EncodeError      a value that cannot be put on the wire (e.g. a notification without Expiry)
     ├── ConversionRefused    a mail that cannot become an MMS (its RFC 3463 status: 5.3.4, 5.6.1, 5.6.0)
     ├── ImageDropped         one picture that cannot be used (the MMS says why; the rest goes)
+    ├── MediaDropped         one sound that cannot be used (likewise)
     ├── ConfigError          a bad configuration file ("section.key: why")
     ├── InputError           a file or argument given to the CLI that it cannot use
     ├── StoreError           the job store cannot be reached or written (intake answers 451 4.3.0)
@@ -73,6 +74,10 @@ class ConversionRefused(BridgeError):
 
 class ImageDropped(BridgeError):
     """A picture that cannot be used; the message says why, for the note in the MMS."""
+
+
+class MediaDropped(BridgeError):
+    """A sound (or clip) that cannot be used; the message says why, for the note in the MMS."""
 
 
 class InputError(BridgeError):

@@ -230,7 +230,10 @@ class Intake:
             ret_full=sub.ret_full,
             auto_submitted=conv.auto_submitted,
             subject=conv.subject,
-            changes=(*conv.dropped, *(w for w in conv.warnings if w == "the text was shortened")),
+            changes=(
+                *conv.dropped,
+                *(w for w in conv.warnings if w == "the text was shortened" or w.endswith("(the rest did not fit)")),
+            ),
         )
         jobs = []
         for i, rcpt in enumerate(sub.recipients):

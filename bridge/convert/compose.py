@@ -21,9 +21,10 @@ from bridge.codec.tables import Charset
 from bridge.codec.wsp import ContentType
 from bridge.convert.extract import Attachment, Extracted, extract
 from bridge.convert.images import FittedImage, ImageInfo, fit_image, probe
+from bridge.convert.media import fit_audio
 from bridge.convert.profile import DEFAULT_PROFILE, Profile
 from bridge.convert.text import trim
-from bridge.errors import ConversionRefused, ImageDropped
+from bridge.errors import ConversionRefused, ImageDropped, MediaDropped
 
 #: octets kept free for the headers an MMSC sets when it sends the message on
 HEADER_RESERVE = 256
@@ -216,6 +217,8 @@ class _Builder:
         else:
             slides.extend((None, chunk) for chunk in body_chunks)
         audio = [m for m in media if not m.media_type.startswith("video/")]
+        if not slides:  # a sound alone: it plays on a slide of its own, under the subject
+            slides.append((None, ex.subject or ""))
         return self._fit(slides, pictures, audio)
 
     def _nothing_reason(self) -> str:
@@ -240,6 +243,14 @@ class _Builder:
         out = []
         for att in self.ex.media:
             label = att.name or att.media_type
+            room = self.profile.max_message_bytes - HEADER_RESERVE
+            if att.media_type.startswith("audio/") and (
+                not self.profile.allows(att.media_type) or len(att.data) > room
+            ):
+                fitted = self._fit_sound(att, label)
+                if fitted is not None:
+                    out.append(fitted)
+                continue
             if not self.profile.allows(att.media_type):
                 raise ConversionRefused(
                     f"{att.name or 'an attachment'} is {att.media_type}, "
@@ -254,6 +265,25 @@ class _Builder:
                 )
             out.append(att)
         return out
+
+    def _fit_sound(self, att: Attachment, label: str) -> Attachment | None:
+        """A sound the route cannot take as it is, as AMR-NB in what a sound may have of the budget (half of it
+        when there are pictures or clips beside it); None, and a note, when it cannot be made so."""
+        room = self.profile.max_message_bytes - HEADER_RESERVE
+        others = self.ex.images or any(m is not att and not m.media_type.startswith("audio/") for m in self.ex.media)
+        budget = room // 2 if others else room - 4096
+        if "audio/amr" not in self.profile.allowed_types:
+            self.dropped.append(f"{label} (this route takes no sound)")
+            return None
+        try:
+            fitted = fit_audio(att.data, max_bytes=budget, media_type=att.media_type)
+        except MediaDropped as exc:
+            self.dropped.append(f"{label} ({exc})")
+            return None
+        if fitted.cut:
+            self.warnings.append(f"{label} cut to {fitted.seconds:.0f} s (the rest did not fit)")
+        stem = (att.name or "sound").rsplit(".", 1)[0]
+        return Attachment(data=fitted.data, media_type=fitted.media_type, name=f"{stem}.amr")
 
     def _assemble(
         self, slides: list[_SlidePlan], audio: list[Attachment]
