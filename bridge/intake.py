@@ -14,6 +14,7 @@ commit — `Accepted` only once the message and its jobs are stored (451 4.3.0 w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -257,14 +258,8 @@ class Intake:
     async def _convert(
         self, raw: bytes, sub: Submission, profile: Profile, queue_id: str
     ) -> Refusal | tuple[bytes, Conversion]:
-        c = self.settings.convert
-        options = ConvertOptions(
-            trim_signature=c.trim_signature,
-            trim_quotes=c.trim_quotes,
-            max_slide_text_chars=c.max_slide_text_chars,
-            max_text_chars=c.max_text_chars,
-            max_link_url_chars=c.max_link_url_chars,
-            notify_success=any(Notify.SUCCESS in r.notify for r in sub.recipients),
+        options = dataclasses.replace(
+            self.settings.convert, notify_success=any(Notify.SUCCESS in r.notify for r in sub.recipients)
         )
         to = tuple(f"{r.number.e164}/TYPE=PLMN" for r in sub.recipients)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from bridge.config import ReportsConfig
 from bridge.model import JobState
 from tests.adapters.bridge_fixture import DOMAIN, bridge_config, running
-from tests.hostile.smtp_wire import Wire
+from tests.hostile.smtp_wire import send_mail
 
 
 def pdf_mail(*, auto: bool = False, sender: str = "reports@example.org") -> bytes:
@@ -34,13 +34,7 @@ def outbox(tmp: Path) -> list[Message]:
 
 
 def send(port: int, raw: bytes, *, sender: str, notify: str = "") -> bytes:
-    with Wire(port) as w:
-        w.command(b"EHLO t")
-        w.command(f"MAIL FROM:<{sender}>".encode())
-        w.command(f"RCPT TO:<12015554567@{DOMAIN}>{notify}".encode())
-        w.command(b"DATA")
-        w.send(raw + b"\r\n.\r\n")
-        return w.reply()
+    return send_mail(port, raw, sender=sender, rcpt_params=notify)
 
 
 def run(tmp: Path, body: object, **reports: object) -> None:

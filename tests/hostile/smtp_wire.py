@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 import socket
 
+from tests.adapters.bridge_fixture import DOMAIN
+
 #: a final reply line: code, space, an RFC 3463 enhanced status code
 FINAL_WITH_ENHANCED = re.compile(rb"^[245]\d\d [245]\.\d{1,3}\.\d{1,3} ")
 
@@ -43,3 +45,20 @@ class Wire:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def send_mail(port: int, data: bytes, *, sender: str = "a@example.org", rcpt: str = "", rcpt_params: str = "") -> bytes:
+    """One whole transaction on a new connection; the reply to the end of data. `data` goes as given (CRLF line
+    ends, no line starting with a dot), the end mark after it."""
+    with Wire(port) as w:
+        w.command(b"EHLO client.test")
+        w.command(f"MAIL FROM:<{sender}>".encode())
+        w.command(f"RCPT TO:<{rcpt or '12015554567@' + DOMAIN}>{rcpt_params}".encode())
+        w.command(b"DATA")
+        w.send(data + b"\r\n.\r\n")
+        return w.reply()
+
+
+def crlf(data: bytes) -> bytes:
+    """`data` with CRLF line ends, whichever it had."""
+    return data.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")

@@ -19,7 +19,7 @@ from bridge.model import JobState
 from tests.adapters.bridge_fixture import DOMAIN, bridge_config, running
 from tests.conftest import FUZZ_SEED
 from tests.hostile.mutate import corpus, mutants
-from tests.hostile.smtp_wire import FINAL_WITH_ENHANCED, Wire
+from tests.hostile.smtp_wire import FINAL_WITH_ENHANCED, Wire, send_mail
 from tests.paths import SHARED
 
 MAILS = corpus(SHARED / "corpus" / "real")
@@ -109,11 +109,6 @@ async def check_still_serving(bridge: Bridge) -> None:
     port = bridge.port
 
     def one() -> bytes:
-        with Wire(port) as w:
-            w.command(b"EHLO after.test")
-            w.command(b"MAIL FROM:<a@example.org>")
-            w.command(f"RCPT TO:<12015554567@{DOMAIN}>".encode())
-            w.command(b"DATA")
-            return w.command(b"Subject: still here\r\n\r\nhello\r\n.")
+        return send_mail(port, b"Subject: still here\r\n\r\nhello")
 
     assert (await asyncio.to_thread(one)).startswith(b"250 2.0.0 queued")

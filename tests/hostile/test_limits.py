@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import resource
-import signal
 import socket
 import ssl
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,8 +22,7 @@ from bridge.app import Bridge
 from tests.adapters.bridge_fixture import DOMAIN, bridge_config, builtin_config, running
 from tests.adapters.test_intake import certificate  # noqa: F401 - the fixture
 from tests.hostile.smtp_wire import Wire
-
-BRIDGE = Path(sys.executable).with_name("bridge")
+from tests.serving import served
 
 
 def run_bridge(tmp: Path, body: object, **smtp: object) -> None:
@@ -111,24 +107,13 @@ def test_unfinished_data_over_the_memory_bound_goes_to_the_spool(tmp_path: Path)
 def test_at_the_open_file_limit_the_bridge_refuses_and_logs_once(tmp_path: Path) -> None:
     """`bridge serve` under a hard limit of 160 descriptors: its connection cap is lowered to fit, a flood of
     300 connections is refused with 421 (or by the kernel), the log stays short and the bridge still serves."""
-    config = tmp_path / "config.toml"
-    config.write_text("[smtp]\nport = 0\nmax_connections_per_ip = 1000\n[mmsc]\nport = 0\n")
+    config = "[smtp]\nport = 0\nmax_connections_per_ip = 1000\n[mmsc]\nport = 0\n"
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (160, 160))
 
-    serve = subprocess.Popen(
-        [str(BRIDGE), "serve", "--config", str(config)],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=limit,
-    )
-    try:
-        assert serve.stdout is not None
-        port = int(serve.stdout.readline().split("127.0.0.1:")[1].split(",")[0])
-        serve.stdout.readline()
+    with served(tmp_path, config, preexec_fn=limit) as bridge:
+        port = bridge.smtp_port
         socks, greetings = [], []
         for _ in range(300):
             try:
@@ -149,11 +134,8 @@ def test_at_the_open_file_limit_the_bridge_refuses_and_logs_once(tmp_path: Path)
         with Wire(port) as w:
             assert w.greeting.startswith(b"220")
             assert w.command(b"QUIT").startswith(b"221")
-    finally:
-        serve.send_signal(signal.SIGTERM)
-        _, log = serve.communicate(timeout=60)
-    assert serve.returncode == 0, log
-    assert "open-file limit" in log and len(log.splitlines()) < 20, log
+    assert bridge.process.returncode == 0, bridge.log
+    assert "open-file limit" in bridge.log and len(bridge.log.splitlines()) < 20, bridge.log
 
 
 def test_the_web_side_closes_slow_headers_and_refuses_huge_bodies_without_reading_them(tmp_path: Path) -> None:
