@@ -322,12 +322,13 @@ async def serve(config: Config, *, on_ready: Callable[[Bridge], None] | None = N
     # the modules, tables and configuration loaded so far live as long as the process: keep the collector from
     # walking them again at every collection
     gc.freeze()
-    if on_ready is not None:
-        on_ready(bridge)
+    # the handlers come before "ready" is said: a signal sent as soon as it is must not find the default action
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, bridge.stop_event.set)
     loop.add_signal_handler(signal.SIGHUP, bridge.reload)
+    if on_ready is not None:
+        on_ready(bridge)
     await bridge.stop_event.wait()
     log.info("shutting down: no new mail, finishing what is in flight")
     await bridge.stop()
