@@ -73,8 +73,13 @@ class ConvertConfig:
     max_slide_text_chars: int = 1000
     max_text_chars: int = 10_000
     max_link_url_chars: int = 40
+    media_time_limit_s: float = 20.0
 
     def __post_init__(self) -> None:
+        if not 0 < self.media_time_limit_s <= 3600:
+            raise ConfigError(
+                f"convert.media_time_limit_s: seconds, more than 0 and at most 3600, got {self.media_time_limit_s}"
+            )
         if self.max_link_url_chars < 0:
             raise ConfigError(f"convert.max_link_url_chars: 0 (never) or more, got {self.max_link_url_chars}")
         if self.profile not in PROFILE_NAMES:

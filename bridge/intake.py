@@ -231,10 +231,7 @@ class Intake:
             ret_full=sub.ret_full,
             auto_submitted=conv.auto_submitted,
             subject=conv.subject,
-            changes=(
-                *conv.dropped,
-                *(w for w in conv.warnings if w == "the text was shortened" or w.endswith("(the rest did not fit)")),
-            ),
+            changes=conv.changes,
         )
         jobs = []
         for i, rcpt in enumerate(sub.recipients):

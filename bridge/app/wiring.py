@@ -119,4 +119,5 @@ def convert_options(cv: ConvertConfig, *, keep_signature: bool = False, keep_quo
         max_slide_text_chars=cv.max_slide_text_chars,
         max_text_chars=cv.max_text_chars,
         max_link_url_chars=cv.max_link_url_chars,
+        media_time_limit_s=cv.media_time_limit_s,
     )

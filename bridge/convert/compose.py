@@ -2,14 +2,17 @@
 
 Owns the budget: the encoded m-retrieve-conf (headers, SMIL and every part) stays within the profile's
 `max_message_bytes`, with `HEADER_RESERVE` octets kept for what the MMSC adds later (recipient, Message-ID,
-Transaction-Id). Text comes first; audio and video pass through untouched or refuse the mail (554 5.3.4
-when too big, 5.6.1 when the route takes no such media); pictures share what is left in proportion to the
-area each can be shown at, and what they leave is spent on those reduced most. The slides follow
+Transaction-Id). Text comes first; sounds and clips a phone plays and that fit pass untouched, the others are
+transcoded to their share of the budget (`media`, `video`), a clip no form of which fits becomes its still
+picture; pictures share what is left in proportion to the area each can be shown at, and what they leave is spent
+on those reduced most. What cannot be sent is dropped with a "Not sent" line; only a mail with nothing sendable
+left is refused. The slides follow
 OMA-MMS-CONF: one per picture with its caption; a text-only mail is text slides.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +27,7 @@ from bridge.convert.images import FittedImage, ImageInfo, fit_image, probe
 from bridge.convert.media import fit_audio
 from bridge.convert.profile import DEFAULT_PROFILE, Profile
 from bridge.convert.text import trim
+from bridge.convert.video import VideoContainer, fit_video, probe_video, still_frame
 from bridge.errors import ConversionRefused, ImageDropped, MediaDropped
 
 #: octets kept free for the headers an MMSC sets when it sends the message on
@@ -62,6 +66,8 @@ class ConvertOptions:
     notify_success: bool = False
     #: an HTML link's URL is shown after its text only when at most this long
     max_link_url_chars: int = 40
+    #: converting one sound or clip may take this long, in seconds; then it is left out
+    media_time_limit_s: float = 20.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -93,6 +99,8 @@ class Conversion:
     items: tuple[Item, ...]
     dropped: tuple[str, ...]
     warnings: tuple[str, ...]
+    #: what the sender is told was left out, cut or replaced
+    changes: tuple[str, ...]
     profile: Profile
     #: the size of the m-retrieve-conf, with HEADER_RESERVE counted in
     budget_used: int
@@ -179,6 +187,10 @@ class _Builder:
         self.options = options
         self.dropped = list(ex.dropped)
         self.warnings = list(ex.warnings)
+        #: what was cut or replaced, besides what was dropped
+        self.changes: list[str] = [w for w in ex.warnings if w == "the text was shortened"]
+        #: a picture, sound or clip could not be sent
+        self.media_left_out = False
         self._measured: dict[tuple[tuple[int, int, str], ...], Any] = {}
 
     def build(self) -> Conversion:
@@ -191,13 +203,14 @@ class _Builder:
             cut = text[: self.options.max_text_chars].encode()[:limit].decode("utf-8", "ignore")
             text = cut.rstrip() + " […]"
             if "the text was shortened" not in self.warnings:
-                self.warnings.append("the text was shortened")
+                self._change("the text was shortened")
         text = trim(text, signature=self.options.trim_signature, quotes=self.options.trim_quotes)
-        pictures = self._pictures()
-        media = self._media()
+        media, stills = self._media(len(text.encode()))
+        pictures = self._pictures(stills)
         if not text and not pictures and not media:
             if not ex.subject:
-                raise ConversionRefused(self._nothing_reason(), "5.6.0")
+                # 5.6.1 (media not supported) when what was left out was a picture, sound or clip
+                raise ConversionRefused(self._nothing_reason(), "5.6.1" if self.media_left_out else "5.6.0")
             text = ex.subject
         # the slide plan, with pictures' sizes still open
         slides: list[_SlidePlan] = []
@@ -226,64 +239,127 @@ class _Builder:
             return "nothing in this mail can be sent as an MMS: " + ", ".join(self.dropped[:5])
         return "the mail is empty: no text, picture, sound or video to send"
 
-    def _pictures(self) -> list[_Picture]:
+    def _pictures(self, stills: list[Attachment]) -> list[_Picture]:
         out = []
-        for att in self.ex.images:
+        for att in (*self.ex.images, *stills):
             label = att.name or att.media_type
             if not any(t.startswith("image/") for t in self.profile.allowed_types):
-                self.dropped.append(f"{label} (this route takes no pictures)")
+                self._left_out(f"{label} (this route takes no pictures)")
                 continue
             try:
                 out.append(_Picture(att=att, info=probe(att.data, max_pixels=self.profile.max_image_pixels)))
             except ImageDropped as exc:
-                self.dropped.append(f"{label} ({exc})")
+                self._left_out(f"{label} ({exc})")
         return out
 
-    def _media(self) -> list[Attachment]:
-        out = []
+    def _media(self, text_bytes: int) -> tuple[list[Attachment], list[Attachment]]:
+        """The sounds and clips to send, each fitted to its share of the budget, and the still pictures of clips
+        no playable form of which fits (to be fitted with the other pictures)."""
+        clips: list[Attachment] = []
+        stills: list[Attachment] = []
+        room = self.profile.max_message_bytes - HEADER_RESERVE
+        # sounds and clips share half the budget with pictures beside them, all of it but the text's otherwise
+        shared = room // 2 if self.ex.images else max(room // 2, room - 4096 - text_bytes)
+        share = shared // max(1, len(self.ex.media))
         for att in self.ex.media:
             label = att.name or att.media_type
-            room = self.profile.max_message_bytes - HEADER_RESERVE
-            if att.media_type.startswith("audio/") and (
-                not self.profile.allows(att.media_type) or len(att.data) > room
-            ):
-                fitted = self._fit_sound(att, label)
-                if fitted is not None:
-                    out.append(fitted)
+            if att.media_type.startswith("audio/"):
+                if self.profile.allows(att.media_type) and len(att.data) <= share:
+                    clips.append(att)
+                else:
+                    fitted = self._fit_sound(att, label, share)
+                    if fitted is not None:
+                        clips.append(fitted)
                 continue
-            if not self.profile.allows(att.media_type):
-                raise ConversionRefused(
-                    f"{att.name or 'an attachment'} is {att.media_type}, "
-                    f"which this route ({self.profile.name}) cannot deliver",
-                    "5.6.1",
-                )
-            if len(att.data) > self.profile.max_message_bytes - HEADER_RESERVE:
-                raise ConversionRefused(
-                    f"{label} is {len(att.data):,} bytes; this route's messages are at most "
-                    f"{self.profile.max_message_bytes:,} bytes",
-                    "5.3.4",
-                )
-            out.append(att)
-        return out
+            self._fit_clip(att, label, share, clips, stills)
+        return clips, stills
 
-    def _fit_sound(self, att: Attachment, label: str) -> Attachment | None:
-        """A sound the route cannot take as it is, as AMR-NB in what a sound may have of the budget (half of it
-        when there are pictures or clips beside it); None, and a note, when it cannot be made so."""
-        room = self.profile.max_message_bytes - HEADER_RESERVE
-        others = self.ex.images or any(m is not att and not m.media_type.startswith("audio/") for m in self.ex.media)
-        budget = room // 2 if others else room - 4096
+    def _fit_sound(self, att: Attachment, label: str, budget: int) -> Attachment | None:
+        """A sound the route cannot take as it is, as AAC-LC when it fits whole and the route plays it, else
+        AMR-NB cut to `budget`; None, and a note, when it cannot be made so."""
         if "audio/amr" not in self.profile.allowed_types:
-            self.dropped.append(f"{label} (this route takes no sound)")
+            self._left_out(f"{label} (this route takes no sound)")
             return None
         try:
-            fitted = fit_audio(att.data, max_bytes=budget, media_type=att.media_type)
+            fitted = fit_audio(
+                att.data, max_bytes=budget, media_type=att.media_type, aac=self.profile.allows("audio/mp4")
+            )
         except MediaDropped as exc:
-            self.dropped.append(f"{label} ({exc})")
+            self._left_out(f"{label} ({exc})")
             return None
         if fitted.cut:
-            self.warnings.append(f"{label} cut to {fitted.seconds:.0f} s (the rest did not fit)")
+            self._change(f"{label} cut to {fitted.seconds:.0f} s (the rest did not fit)")
         stem = (att.name or "sound").rsplit(".", 1)[0]
-        return Attachment(data=fitted.data, media_type=fitted.media_type, name=f"{stem}.amr")
+        return Attachment(data=fitted.data, media_type=fitted.media_type, name=f"{stem}.{fitted.extension}")
+
+    def _fit_clip(
+        self, att: Attachment, label: str, budget: int, clips: list[Attachment], stills: list[Attachment]
+    ) -> None:
+        """A clip as it is when a phone plays it and it fits; else in the first form the route takes that fits
+        (MP4, then 3GP); else its still picture; else a note."""
+        profile = self.profile
+        try:
+            info = probe_video(att.data)
+        except MediaDropped as exc:
+            self._left_out(f"{label} ({exc})")
+            return
+        if (
+            profile.allows(att.media_type)
+            and len(att.data) <= budget
+            and info.playable_as(att.media_type, max_width=profile.max_image_width, max_height=profile.max_image_height)
+        ):
+            clips.append(att)
+            return
+        if info.video_codec is None:
+            sound = self._fit_sound(att, label, budget)
+            if sound is not None:
+                clips.append(sound)
+            return
+        stem = (att.name or "video").rsplit(".", 1)[0]
+        reason = "this route takes no video"
+        for container in (VideoContainer.MP4, VideoContainer.THREE_GP):
+            if not profile.allows(container.media_type):
+                continue
+            try:
+                fitted = fit_video(
+                    att.data,
+                    info=info,
+                    container=container,
+                    max_bytes=budget,
+                    max_width=profile.max_image_width,
+                    max_height=profile.max_image_height,
+                    time_limit_s=self.options.media_time_limit_s,
+                )
+            except MediaDropped as exc:
+                reason = str(exc)
+                continue
+            if fitted.cut:
+                self._change(f"{label} cut to {fitted.seconds:.0f} s (the rest did not fit)")
+            clips.append(
+                Attachment(data=fitted.data, media_type=fitted.media_type, name=f"{stem}.{container.extension}")
+            )
+            return
+        if any(t.startswith("image/") for t in profile.allowed_types):
+            try:
+                picture = still_frame(att.data)
+            except MediaDropped:
+                pass
+            else:
+                out = io.BytesIO()
+                picture.convert("RGB").save(out, "JPEG", quality=90)
+                stills.append(Attachment(data=out.getvalue(), media_type="image/jpeg", name=f"{stem}.jpg"))
+                self._change(f"{label} sent as a still picture ({reason})")
+                return
+        self._left_out(f"{label} ({reason})")
+
+    def _left_out(self, note: str) -> None:
+        self.dropped.append(note)
+        self.media_left_out = True
+
+    def _change(self, note: str) -> None:
+        """A part was cut or replaced: the sender is told (the DSN, or the change notice)."""
+        self.warnings.append(note)
+        self.changes.append(note)
 
     def _assemble(
         self, slides: list[_SlidePlan], audio: list[Attachment]
@@ -449,6 +525,7 @@ class _Builder:
             items=tuple(items),
             dropped=tuple(self.dropped),
             warnings=tuple(self.warnings),
+            changes=(*self.dropped, *self.changes),
             profile=self.profile,
             budget_used=used,
         )
@@ -500,7 +577,7 @@ class _Builder:
             )
         cut = raw[: len(raw) - excess - 32].decode("utf-8", "ignore").rstrip() + " […]"
         if "the text was shortened" not in self.warnings:
-            self.warnings.append("the text was shortened")
+            self._change("the text was shortened")
         return [*slides[:i], (visual, cut), *slides[i + 1 :]]
 
     def _shown_area(self, pic: _Picture) -> int:

@@ -175,7 +175,7 @@ def test_bridge_convert_writes_the_pdu_and_reports(tmp_path: Path) -> None:
     assert "of 102,400 bytes (image-rich)" in run.stdout and "from cam.jpg" in run.stdout
     pdu = decode_pdu(out.read_bytes())
     assert len(out.read_bytes()) <= 102_400 and len(pdu.parts) == 3  # type: ignore[union-attr]
-    # a video type no phone takes (audio/basic, the example before, now goes as AMR-NB)
+    # a clip nothing can read, and nothing else in the mail
     avi = tmp_path / "clip.eml"
     avi.write_bytes(mail(None, attachments=[(b"RIFF....AVI LIST", "video/x-msvideo", "clip.avi")]))
     refused = subprocess.run([str(BRIDGE), "convert", str(avi)], capture_output=True, text=True, timeout=60)
