@@ -8,9 +8,15 @@
    with the MIME parsing part >= 4x faster than `email.message_from_bytes(policy=policy.default)` plus
    `get_content()` on the same mail.
 3. The whole corpus of real mails: mails per second.
+4. A phone video (the iPhone 12 HEVC clip of ../shared/media, and a 15 s 1080p H.264 High camera clip the ffmpeg
+   command line makes) fitted to 300 KB: the bridge's path (probe, plan, PyAV transcode) against the `ffmpeg`
+   command line doing the same transcode with the same settings (size, rate, bitrates, H.264 Constrained Baseline,
+   AAC-LC mono) in the same run. Target <= 1.0x its time; peak memory growth (fresh process, VmHWM - VmRSS).
+5. A 30 s MP3 to AMR-NB: the bridge's time, against the `ffmpeg` command line decoding the same MP3 to 8 kHz mono
+   PCM (Debian's ffmpeg has no AMR-NB encoder, so this baseline is the decoding and resampling alone).
 
-Run: `python benchmarks/convert.py` (ImageMagick from Debian's `imagemagick` package; the README's benchmark
-command installs it).
+Run: `python benchmarks/convert.py` (ImageMagick from Debian's `imagemagick` package and the `ffmpeg` command line
+from Debian's `ffmpeg`; the README's benchmark command installs them).
 """
 
 from __future__ import annotations
@@ -37,11 +43,15 @@ from PIL import Image, ImageOps
 from bridge.codec.mms import encode_pdu
 from bridge.convert.compose import ConversionRefused, convert_mail, retrieve_conf
 from bridge.convert.images import fit_image
+from bridge.convert.media import fit_audio
 from bridge.convert.mime import parse_mail
 from bridge.convert.profile import DEFAULT_PROFILE
+from bridge.convert.video import VideoContainer, fit_video, plan_video, probe_video
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = Path(os.environ.get("MMS_BRIDGE_SHARED", ROOT.parent / "shared")) / "corpus" / "real"
+SHARED = Path(os.environ.get("MMS_BRIDGE_SHARED", ROOT.parent / "shared"))
+CORPUS = SHARED / "corpus" / "real"
+MEDIA = SHARED / "media"
 
 
 def make_photo(width: int = 4032, height: int = 3024, target_bytes: int = 3_600_000) -> bytes:
@@ -115,6 +125,7 @@ def imagemagick(path: Path, out: Path, *, size_hint: bool) -> None:
 _MEMORY_PROBE = """
 import sys
 from bridge.convert.images import fit_image
+from bridge.convert.media import fit_audio
 from bridge.convert.profile import DEFAULT_PROFILE as p
 
 def status(key):
@@ -180,6 +191,102 @@ def corpus_rate(rounds: int) -> float:
     return len(mails) / best_time(run, rounds=rounds)
 
 
+_VIDEO_MEMORY_PROBE = """
+import sys
+from bridge.convert.video import VideoContainer, fit_video
+def status(key):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(key))
+
+data = open(sys.argv[1], "rb").read()
+before = status("VmRSS:")
+fit_video(data, container=VideoContainer.MP4, max_bytes=300 * 1024, max_width=640, max_height=480, time_limit_s=600)
+print((status("VmHWM:") - before) / 1024)
+"""
+
+
+def video_growth_mib(path: Path) -> float:
+    done = subprocess.run([sys.executable, "-c", _VIDEO_MEMORY_PROBE, str(path)], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    return float(done.stdout.strip())
+
+
+def ffmpeg_tool() -> str:
+    tool = shutil.which("ffmpeg")
+    if tool is None:
+        sys.exit("benchmarks/convert.py: the ffmpeg command line is needed (Debian's ffmpeg package)")
+    return tool
+
+
+def camera_clip(folder: Path) -> Path:
+    path = folder / "camera-1080p.mp4"
+    subprocess.run(
+        [ffmpeg_tool(), "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=1920x1080:rate=30",
+         "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", "15", "-c:v", "libx264",
+         "-profile:v", "high", "-preset", "veryfast", "-b:v", "8M", "-c:a", "aac", "-shortest", str(path)],
+        check=True,
+    )  # fmt: skip
+    return path
+
+
+def video_benchmark(path: Path, folder: Path, rounds: int) -> dict[str, Any]:
+    """The bridge's transcode of `path` to 300 KB against the ffmpeg command line with the plan's settings."""
+    data = path.read_bytes()
+    budget = 300 * 1024
+    info = probe_video(data)
+    plan = plan_video(info, container=VideoContainer.MP4, max_bytes=budget, max_width=640, max_height=480)
+    turn = {90: ["transpose=clock"], 270: ["transpose=cclock"], 180: ["hflip", "vflip"]}.get(info.rotation, [])
+    filters = ",".join([*turn, f"scale={plan.picture_width}:{plan.picture_height}:flags=bicubic", "setsar=1",
+                        f"fps={plan.frame_rate}", "format=yuv420p"])  # fmt: skip
+    out = folder / "ffmpeg-out.mp4"
+    # -noautorotate: the rotation is in the filter chain, as the bridge applies it
+    command = [ffmpeg_tool(), "-v", "error", "-y", "-noautorotate", "-i", str(path), "-t", f"{plan.seconds:.3f}",
+               "-vf", filters, "-c:v", "libx264", "-profile:v", "baseline", "-level", "3.0", "-preset", "veryfast",
+               "-g", str(plan.frame_rate * 5), "-b:v", str(plan.video_bps), "-maxrate", str(plan.video_bps),
+               "-bufsize", str(plan.video_bps), "-c:a", "aac", "-ac", "1", "-ar", "24000",
+               "-b:a", str(plan.audio_bps), str(out)]  # fmt: skip
+
+    def ours() -> bytes:
+        return fit_video(data, container=VideoContainer.MP4, max_bytes=budget, max_width=640, max_height=480,
+                         time_limit_s=600).data  # fmt: skip
+
+    t_ours, t_cli = best_times([ours, lambda: subprocess.run(command, check=True)], rounds=rounds)
+    return {
+        "input_bytes": len(data),
+        "output_bytes": len(ours()),
+        "ffmpeg_output_bytes": out.stat().st_size,
+        "shape": f"{plan.width}x{plan.height} {plan.frame_rate} fps {plan.video_bps // 1000} kbit/s {plan.seconds:g} s",
+        "ours_ms": t_ours * 1000,
+        "ffmpeg_cli_ms": t_cli * 1000,
+        "ratio_vs_ffmpeg_cli": t_ours / t_cli,
+        "peak_memory_growth_mib": video_growth_mib(path),
+    }
+
+
+def mp3_benchmark(folder: Path, rounds: int) -> dict[str, Any]:
+    mp3 = folder / "thirty.mp3"
+    subprocess.run(
+        [ffmpeg_tool(), "-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "30",
+         "-ac", "2", "-c:a", "libmp3lame", "-b:a", "128k", str(mp3)],
+        check=True,
+    )  # fmt: skip
+    data = mp3.read_bytes()
+    pcm = [ffmpeg_tool(), "-v", "error", "-y", "-i", str(mp3), "-ar", "8000", "-ac", "1", "-f", "s16le",
+           str(folder / "thirty.pcm")]  # fmt: skip
+    t_ours, t_cli = best_times(
+        [lambda: fit_audio(data, max_bytes=300 * 1024), lambda: subprocess.run(pcm, check=True)], rounds=rounds
+    )
+    fitted = fit_audio(data, max_bytes=300 * 1024)
+    return {
+        "input_bytes": len(data),
+        "output_bytes": len(fitted.data),
+        "seconds": fitted.seconds,
+        "ours_ms": t_ours * 1000,
+        "ffmpeg_decode_to_pcm_ms": t_cli * 1000,
+        "ratio_vs_ffmpeg_decode": t_ours / t_cli,
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=7)
@@ -225,12 +332,20 @@ def main() -> None:
         "mime_speedup": t_std_mime / t_our_mime,
     }
     r["corpus_mails_per_s"] = corpus_rate(max(3, args.rounds // 2))
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        phone = MEDIA / "mp4--androidx-media--iphone12-hevc-qt.mp4"
+        r["video_phone"] = video_benchmark(phone, folder, rounds=args.rounds)
+        r["video_camera"] = video_benchmark(camera_clip(folder), folder, rounds=max(3, args.rounds // 2))
+        r["mp3_to_amr"] = mp3_benchmark(folder, rounds=max(3, args.rounds // 2))
     r["targets_met"] = {
         "photo <= 0.25x naive Pillow": r["photo"]["ratio_vs_naive_pillow"] <= 0.25,
         "photo <= 0.6x ImageMagick with jpeg:size": r["photo"]["ratio_vs_imagemagick_size_hint"] <= 0.6,
         "peak memory growth <= 15 MiB": growth <= 15,
         "5 MB mail <= 150 ms": r["mail"]["whole_ms"] <= 150,
         "MIME parsing >= 4x the stdlib": r["mail"]["mime_speedup"] >= 4,
+        "phone video <= 1.0x the ffmpeg command line": r["video_phone"]["ratio_vs_ffmpeg_cli"] <= 1.0,
+        "camera video <= 1.0x the ffmpeg command line": r["video_camera"]["ratio_vs_ffmpeg_cli"] <= 1.0,
     }
     if args.json:
         print(json.dumps(r, indent=2))
@@ -247,6 +362,17 @@ def main() -> None:
     ours_ms, std_ms = m["mime_ours_ms"], m["mime_stdlib_policy_default_ms"]
     print(f"  MIME: bridge {ours_ms:.1f} ms, email policy.default {std_ms:.1f} ms ({m['mime_speedup']:.1f}x)")
     print(f"corpus: {r['corpus_mails_per_s']:.0f} mails/s")
+    for key, label in (("video_phone", "iPhone HEVC clip"), ("video_camera", "15 s 1080p camera clip")):
+        v = r[key]
+        print(f"{label} ({v['input_bytes']:,} bytes) -> 300 KB MP4 ({v['output_bytes']:,} bytes; {v['shape']}):")
+        print(f"  bridge              {v['ours_ms']:8.1f} ms")
+        print(f"  ffmpeg command line {v['ffmpeg_cli_ms']:8.1f} ms   ratio {v['ratio_vs_ffmpeg_cli']:.3f}"
+              f"   ({v['ffmpeg_output_bytes']:,} bytes)")  # fmt: skip
+        print(f"  peak memory growth  {v['peak_memory_growth_mib']:8.1f} MiB")
+    a = r["mp3_to_amr"]
+    print(f"30 s MP3 ({a['input_bytes']:,} bytes) -> AMR-NB ({a['output_bytes']:,} bytes, {a['seconds']:.1f} s):")
+    print(f"  bridge {a['ours_ms']:.1f} ms; ffmpeg decoding it to 8 kHz PCM {a['ffmpeg_decode_to_pcm_ms']:.1f} ms"
+          f" (ratio {a['ratio_vs_ffmpeg_decode']:.2f})")  # fmt: skip
     for name, ok in r["targets_met"].items():
         print(f"  target {name}: {'met' if ok else 'NOT met'}")
 

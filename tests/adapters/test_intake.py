@@ -165,7 +165,7 @@ def test_refusals_at_rcpt_and_data_name_the_problem(tmp_path: Path) -> None:
         assert (code, message[:5]) == (452, "4.5.3")
         with pytest.raises(aiosmtplib.SMTPDataError) as info:
             # a clip nothing can read and nothing else in the mail: 5.6.1, media not supported
-            await c.data(mail(None, attachments=[(b"RIFF....AVI LIST", "video/x-msvideo", "clip.avi")]))
+            await c.data(mail(None, subject="", attachments=[(b"RIFF....AVI LIST", "video/x-msvideo", "clip.avi")]))
         assert info.value.code == 554 and info.value.message.startswith("5.6.1")  # nothing else to send
         await c.rset()
         code, message = await c.execute_command(f"MAIL FROM:<{SENDER}> SIZE=99999999".encode())

@@ -226,7 +226,7 @@ def test_audio_and_video_pass_through_untouched(name: str, media_type: str) -> N
 def test_a_clip_the_route_cannot_take_leaves_only_a_note_or_a_refusal() -> None:
     clip = media("3gp--file-type--coremedia-h263-amr.3gp")  # 80 KB
     with pytest.raises(ConversionRefused) as info:
-        convert_mail(mail(None, attachments=[(clip, "video/3gpp", "clip.3gp")]), profile=PROFILES["text"])
+        convert_mail(mail(None, subject="", attachments=[(clip, "video/3gpp", "clip.3gp")]), profile=PROFILES["text"])
     # the text class takes no video and no picture: nothing is left to send
     assert info.value.status == "5.6.1" and "clip.3gp (this route takes no video)" in info.value.reason
     conv = convert_mail(mail("Clip", attachments=[(clip, "video/3gpp", "clip.3gp")]), profile=PROFILES["text"])

@@ -177,7 +177,7 @@ def test_bridge_convert_writes_the_pdu_and_reports(tmp_path: Path) -> None:
     assert len(out.read_bytes()) <= 102_400 and len(pdu.parts) == 3  # type: ignore[union-attr]
     # a clip nothing can read, and nothing else in the mail
     avi = tmp_path / "clip.eml"
-    avi.write_bytes(mail(None, attachments=[(b"RIFF....AVI LIST", "video/x-msvideo", "clip.avi")]))
+    avi.write_bytes(mail(None, subject="", attachments=[(b"RIFF....AVI LIST", "video/x-msvideo", "clip.avi")]))
     refused = subprocess.run([str(BRIDGE), "convert", str(avi)], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1 and "refused (5.6.1)" in refused.stderr
 

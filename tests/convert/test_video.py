@@ -10,19 +10,23 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from bridge.codec.mms import RetrieveConf, decode_pdu
 from bridge.convert.compose import ConvertOptions, convert_mail
 from bridge.convert.media import fit_audio
+from bridge.convert.profile import BASIC_MEDIA_TYPES as VIDEO_BASIC
 from bridge.convert.profile import DEFAULT_PROFILE, PROFILES, profile_from
 from bridge.convert.video import H263_SIZES, VideoContainer, fit_video, probe_video
 from bridge.errors import MediaDropped
 from tests.convert.helpers import MEDIA
 from tests.hostile.test_bombs import peak_growth
+from tests.oracle import dissect_pdus
 
 REAL_CLIPS = sorted(p.name for p in MEDIA.iterdir() if p.name.split("--")[0] == "mp4" or "h263" in p.name)
 
@@ -317,3 +321,49 @@ def test_a_header_that_lies_about_the_frame_size_does_not_get_past_the_decoder(t
     assert outcome == "ok" and grown < 60, grown
     conv = convert_mail(_bomb_mail(bytes(data)))
     assert any(d.startswith("bomb.mov (") for d in conv.dropped), conv.dropped
+
+
+SOUND_AND_VIDEO = sorted(
+    p.name for p in MEDIA.iterdir() if p.name.split("--")[0] in ("mp4", "3gp", "mp3", "aac", "amr")
+)
+BRIDGE = Path(sys.executable).with_name("bridge")
+
+
+def test_every_sound_and_clip_through_bridge_convert_is_played_and_fits(tmp_path: Path) -> None:
+    """The issue's check, through the command people run: each file of ../shared/media in a mail, `bridge convert`
+    with two budgets; every part as ffprobe reads it, the whole PDU within budget and clean in tshark."""
+    pdus: list[tuple[str, bytes]] = []
+    for name in SOUND_AND_VIDEO:
+        msg = EmailMessage()
+        msg["From"] = "phone@example.org"
+        msg["Subject"] = "Clip"
+        msg.set_content("From my phone")
+        msg.add_attachment((MEDIA / name).read_bytes(), maintype="application", subtype="octet-stream", filename=name)
+        src = tmp_path / f"{name}.eml"
+        src.write_bytes(bytes(msg))
+        for profile, playable in (("default", DEFAULT_PROFILE.allowed_types), ("video-basic", VIDEO_BASIC)):
+            out = tmp_path / f"{name}.{profile}.mms"
+            run = subprocess.run(
+                [str(BRIDGE), "convert", str(src), "-o", str(out), "--profile", profile],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert run.returncode == 0, (name, profile, run.stderr)
+            data = out.read_bytes()
+            assert len(data) <= (PROFILES[profile].max_message_bytes if profile != "default" else 300 * 1024)
+            pdu = decode_pdu(data)
+            assert isinstance(pdu, RetrieveConf)
+            media = [p for p in pdu.parts if p.content_type.media_type.split("/")[0] in ("audio", "video")]
+            assert len(media) == 1, (name, profile, [p.content_type.media_type for p in pdu.parts])
+            [part] = media
+            assert part.content_type.media_type in playable, (name, profile, part.content_type.media_type)
+            seen = ffprobe(bytes(part.data), tmp_path)
+            if "video" in seen and part.content_type.media_type.startswith("video/"):
+                shown = (int(seen["video"]["width"]), int(seen["video"]["height"]))
+                assert max(shown) <= 640 and min(shown) <= 480
+            assert "audio" in seen or "video" in seen
+            pdus.append((f"{name} {profile}", data))
+    results = dissect_pdus([data for _, data in pdus])
+    bad = {what: seen.problems for (what, _), seen in zip(pdus, results, strict=True) if seen.problems}
+    assert not bad and all("mmse" in seen.protocols for seen in results)
