@@ -125,8 +125,8 @@ def imagemagick(path: Path, out: Path, *, size_hint: bool) -> None:
 _MEMORY_PROBE = """
 import sys
 from bridge.convert.images import fit_image
-from bridge.convert.media import fit_audio
 from bridge.convert.profile import DEFAULT_PROFILE as p
+from bridge.convert.video import VideoContainer, fit_video
 
 def status(key):
     with open("/proc/self/status") as f:
@@ -134,16 +134,23 @@ def status(key):
 
 data = open(sys.argv[1], "rb").read()
 before = status("VmRSS:")
-fit_image(data, max_width=640, max_height=480, max_bytes=100_000, allowed_types=p.allowed_types,
-          max_pixels=p.max_image_pixels)
+if sys.argv[2] == "photo":
+    fit_image(data, max_width=640, max_height=480, max_bytes=100_000, allowed_types=p.allowed_types,
+              max_pixels=p.max_image_pixels)
+else:
+    fit_video(data, container=VideoContainer.MP4, max_bytes=300 * 1024, max_width=640, max_height=480,
+              time_limit_s=600)
 print((status("VmHWM:") - before) / 1024)
 """
 # VmHWM (this process's own high-water mark), not ru_maxrss: on Linux ru_maxrss keeps the high-water mark of
 # the forked parent across exec, so a child of a big benchmark process would report the parent's size.
 
 
-def memory_growth_mib(path: Path) -> float:
-    out = subprocess.run([sys.executable, "-c", _MEMORY_PROBE, str(path)], capture_output=True, text=True, check=True)
+def memory_growth_mib(path: Path, kind: str = "photo") -> float:
+    """Peak memory growth of fitting the photo ("photo") or the clip ("video") at `path`, in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(path), kind], capture_output=True, text=True, check=True
+    )
     return float(out.stdout.strip())
 
 
@@ -189,26 +196,6 @@ def corpus_rate(rounds: int) -> float:
                 convert_mail(raw)
 
     return len(mails) / best_time(run, rounds=rounds)
-
-
-_VIDEO_MEMORY_PROBE = """
-import sys
-from bridge.convert.video import VideoContainer, fit_video
-def status(key):
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith(key))
-
-data = open(sys.argv[1], "rb").read()
-before = status("VmRSS:")
-fit_video(data, container=VideoContainer.MP4, max_bytes=300 * 1024, max_width=640, max_height=480, time_limit_s=600)
-print((status("VmHWM:") - before) / 1024)
-"""
-
-
-def video_growth_mib(path: Path) -> float:
-    done = subprocess.run([sys.executable, "-c", _VIDEO_MEMORY_PROBE, str(path)], capture_output=True, text=True,
-                          check=True)  # fmt: skip
-    return float(done.stdout.strip())
 
 
 def ffmpeg_tool() -> str:
@@ -259,7 +246,7 @@ def video_benchmark(path: Path, folder: Path, rounds: int) -> dict[str, Any]:
         "ours_ms": t_ours * 1000,
         "ffmpeg_cli_ms": t_cli * 1000,
         "ratio_vs_ffmpeg_cli": t_ours / t_cli,
-        "peak_memory_growth_mib": video_growth_mib(path),
+        "peak_memory_growth_mib": memory_growth_mib(path, "video"),
     }
 
 

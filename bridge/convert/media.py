@@ -12,6 +12,7 @@ header claims; a file with more streams than any sound has is refused before dec
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import av
@@ -95,6 +96,16 @@ def fit_audio(data: bytes, *, max_bytes: int, media_type: str = "", aac: bool = 
         source.close()
 
 
+def _decoded(source: av.container.InputContainer, stream: av.AudioStream) -> Iterator[list[av.AudioFrame]]:
+    """The frames of each packet of `stream` that decodes. A damaged packet (a clip cut short in transit) is
+    skipped and what decodes is kept; nothing decoding at all is "no sound in it" to the caller."""
+    for packet in source.demux(stream):
+        try:
+            yield packet.decode()
+        except av.FFmpegError:
+            continue
+
+
 #: octets of speech data after the ToC octet, by frame type (RFC 4867 5.3, 3GPP TS 26.101 table 1a)
 _AMR_FRAME_BYTES = (12, 13, 15, 17, 19, 20, 26, 31, 5, 0, 0, 0, 0, 0, 0, 0)
 
@@ -130,13 +141,7 @@ def _encode_amr(source: av.container.InputContainer, stream: av.AudioStream, max
                 out.mux(packet)
         return True
 
-    for packet in source.demux(stream):
-        try:
-            decoded = packet.decode()
-        except av.FFmpegError:
-            # a damaged packet (a clip cut short in transit): skip it, keep what decodes; nothing decodes at all
-            # is "not a sound" below
-            continue
+    for decoded in _decoded(source, stream):
         good += 1
         if not all(encode(resampler.resample(frame)) for frame in decoded):
             break
@@ -162,11 +167,7 @@ def _encode_aac(source: av.container.InputContainer, stream: av.AudioStream) -> 
     encoder.layout = "mono"
     resampler = av.AudioResampler(format=encoder.format.name, layout="mono", rate=AAC_SAMPLE_RATE)
     samples, good = 0, 0
-    for packet in source.demux(stream):
-        try:
-            decoded = packet.decode()
-        except av.FFmpegError:
-            continue
+    for decoded in _decoded(source, stream):
         good += 1
         for frame in decoded:
             for chunk in resampler.resample(frame):

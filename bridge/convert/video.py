@@ -15,6 +15,7 @@ it may allocate (a header may lie), and each clip has a time limit, so a clip's 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import itertools
 import time
@@ -347,23 +348,8 @@ def fit_video(
         smaller = int(plan.video_bps - excess_bps)
         if smaller < _FORMS[container].min_video_bps:
             break
-        plan = _replace_bps(plan, smaller)
+        plan = dataclasses.replace(plan, video_bps=smaller)
     raise MediaDropped(f"it cannot be made smaller than {max_bytes:,} bytes")
-
-
-def _replace_bps(plan: VideoPlan, video_bps: int) -> VideoPlan:
-    return VideoPlan(
-        container=plan.container,
-        width=plan.width,
-        height=plan.height,
-        picture_width=plan.picture_width,
-        picture_height=plan.picture_height,
-        frame_rate=plan.frame_rate,
-        video_bps=video_bps,
-        audio_bps=plan.audio_bps,
-        seconds=plan.seconds,
-        cut=plan.cut,
-    )
 
 
 def _graph(stream: av.VideoStream, info: VideoInfo, plan: VideoPlan) -> av.filter.Graph:

@@ -5,10 +5,7 @@ before decoding."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import struct
-import subprocess
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -18,6 +15,7 @@ from bridge.convert.compose import convert_mail
 from bridge.convert.media import AMR_BYTES_PER_SECOND, fit_audio
 from bridge.convert.profile import PROFILES
 from bridge.errors import MediaDropped
+from tests.convert import helpers
 from tests.convert.helpers import MEDIA
 
 SOUNDS = sorted(
@@ -26,19 +24,14 @@ SOUNDS = sorted(
 
 
 def ffprobe(data: bytes, tmp: Path) -> dict[str, object]:
-    tool = shutil.which("ffprobe")
-    assert tool, "ffprobe (Debian's ffmpeg) is needed: ./contrib/run-tests installs it"
-    path = tmp / "sound.amr"
-    path.write_bytes(data)
-    out = subprocess.run(
-        [tool, "-v", "error", "-count_packets", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True,
-        check=True,
-        text=True,
-    )
-    info = json.loads(out.stdout)
-    [stream] = info["streams"]
-    return {**stream, "format_name": info["format"]["format_name"], "duration": float(info["format"]["duration"])}
+    """The one sound stream of `data`, with the container's name and duration."""
+    found = helpers.ffprobe(data, tmp)
+    assert set(found) == {"audio", "format"}, found
+    return {
+        **found["audio"],
+        "format_name": found["format"]["format_name"],
+        "duration": float(found["format"]["duration"]),
+    }
 
 
 def test_the_media_folder_has_sounds() -> None:

@@ -7,7 +7,6 @@ refused before decoding."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from bridge.convert.profile import BASIC_MEDIA_TYPES as VIDEO_BASIC
 from bridge.convert.profile import DEFAULT_PROFILE, PROFILES, profile_from
 from bridge.convert.video import H263_SIZES, VideoContainer, fit_video, probe_video
 from bridge.errors import MediaDropped
-from tests.convert.helpers import MEDIA
+from tests.convert.helpers import MEDIA, ffprobe
 from tests.hostile.test_bombs import peak_growth
 from tests.oracle import dissect_pdus
 
@@ -86,24 +85,6 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
 
 def clip(name: str, made: dict[str, bytes]) -> bytes:
     return made[name] if name in made else (MEDIA / name).read_bytes()
-
-
-def ffprobe(data: bytes, tmp: Path) -> dict[str, dict[str, str]]:
-    """The streams ffprobe finds, by type, and the format as "format"."""
-    tool = shutil.which("ffprobe")
-    assert tool, "ffprobe (Debian's ffmpeg) is needed: ./contrib/run-tests installs it"
-    path = tmp / "clip"
-    path.write_bytes(data)
-    done = subprocess.run(
-        [tool, "-v", "error", "-count_frames", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True,
-        check=True,
-        text=True,
-    )
-    info = json.loads(done.stdout)
-    found = {s["codec_type"]: s for s in info["streams"]}
-    found["format"] = {**info["format"], **info["format"].get("tags", {})}
-    return found
 
 
 TARGETS = [(VideoContainer.MP4, 300_000), (VideoContainer.THREE_GP, 100_000), (VideoContainer.MP4, 30_000)]
