@@ -189,6 +189,8 @@ class _Builder:
         self.warnings = list(ex.warnings)
         #: what was cut or replaced, besides what was dropped
         self.changes: list[str] = [w for w in ex.warnings if w == "the text was shortened"]
+        #: sounds and clips sent shortened, for the phone's note
+        self.cuts: list[str] = []
         #: a picture, sound or clip could not be sent
         self.media_left_out = False
         self._measured: dict[tuple[tuple[int, int, str], ...], Any] = {}
@@ -288,7 +290,7 @@ class _Builder:
             self._left_out(f"{label} ({exc})")
             return None
         if fitted.cut:
-            self._change(f"{label} cut to {fitted.seconds:.0f} s (the rest did not fit)")
+            self._cut(label, fitted.seconds)
         stem = (att.name or "sound").rsplit(".", 1)[0]
         return Attachment(data=fitted.data, media_type=fitted.media_type, name=f"{stem}.{fitted.extension}")
 
@@ -334,7 +336,7 @@ class _Builder:
                 reason = str(exc)
                 continue
             if fitted.cut:
-                self._change(f"{label} cut to {fitted.seconds:.0f} s (the rest did not fit)")
+                self._cut(label, fitted.seconds)
             clips.append(
                 Attachment(data=fitted.data, media_type=fitted.media_type, name=f"{stem}.{container.extension}")
             )
@@ -355,6 +357,11 @@ class _Builder:
     def _left_out(self, note: str) -> None:
         self.dropped.append(note)
         self.media_left_out = True
+
+    def _cut(self, label: str, seconds: float) -> None:
+        """A sound or clip sent shortened: the sender is told, and the phone's last slide says so."""
+        self._change(f"{label} cut to {seconds:.0f} s (the rest did not fit)")
+        self.cuts.append(f"{label} (the first {seconds:.0f} s)")
 
     def _change(self, note: str) -> None:
         """A part was cut or replaced: the sender is told (the DSN, or the change notice)."""
@@ -554,10 +561,15 @@ class _Builder:
         return out
 
     def _with_note(self, slides: list[_SlidePlan]) -> list[_SlidePlan]:
-        """The one short line that says what was left out, at the end of the last slide."""
-        if not self.dropped:
+        """The short lines that say what was left out or cut, at the end of the last slide."""
+        lines = []
+        if self.dropped:
+            lines.append("Not sent: " + ", ".join(self.dropped[:8]) + ("…" if len(self.dropped) > 8 else ""))
+        if self.cuts:
+            lines.append("Cut to fit: " + ", ".join(self.cuts[:4]) + ("…" if len(self.cuts) > 4 else ""))
+        if not lines:
             return slides
-        note = "Not sent: " + ", ".join(self.dropped[:8]) + ("…" if len(self.dropped) > 8 else "")
+        note = "\n".join(lines)
         if not slides:
             return [(None, note)]
         visual, text = slides[-1]

@@ -69,6 +69,8 @@ def test_a_voice_memo_too_long_for_the_budget_is_cut_and_the_mms_says_so(tmp_pat
     seen = ffprobe(bytes(sounds[0].data), tmp_path)
     assert seen["codec_name"] == "amr_nb" and 30 < int(seen["nb_read_packets"]) * 0.02 < 90  # type: ignore[call-overload]
     assert any("memo.au cut to" in w for w in conv.warnings), conv.warnings
+    [text] = [bytes(p.data).decode() for p in conv.parts if p.content_type.media_type == "text/plain"]
+    assert "Cut to fit: memo.au (the first" in text
 
 
 def test_a_route_without_sound_drops_it_and_sends_the_rest() -> None:

@@ -137,6 +137,10 @@ def test_a_clip_that_does_not_fit_whole_is_cut_and_the_mms_says_so(made: dict[st
     assert seen["video"]["codec_name"] == "h263" and 2 < float(seen["format"]["duration"]) < 12
     [note] = [c for c in conv.changes if c.startswith("gate.mp4 cut to")]
     assert note in conv.warnings
+    # and the phone's last slide says so
+    seconds = round(float(seen["format"]["duration"]))
+    [last_text] = [bytes(p.data).decode() for p in conv.parts if p.content_type.media_type == "text/plain"]
+    assert last_text.endswith(f"Cut to fit: gate.mp4 (the first {seconds} s)"), last_text
 
 
 @pytest.mark.parametrize("name", ["turned.mp4", "mp4--androidx-media--iphone12-hevc-qt.mp4"])
