@@ -29,7 +29,7 @@ from bridge.codec.wap_push import (
 )
 from bridge.config import Config, load_config
 from bridge.convert.compose import ConversionRefused, convert_mail, retrieve_conf, send_req
-from bridge.errors import ConfigError, DecodeError, InputError, PhoneError, WorkerDied
+from bridge.errors import ConfigError, DecodeError, InputError, PhoneError, StoreError, WorkerDied
 from bridge.model import JobState
 from bridge.phone import Answer, Phone
 
@@ -284,6 +284,23 @@ def _cmd_queue(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _cmd_db(args: argparse.Namespace) -> int:
+    """`bridge db status`: which store, its schema version (migrations run when a store opens), jobs by state."""
+    from bridge.app import open_store
+
+    config = load_config(args.config)
+
+    async def run() -> int:
+        store = await open_store(config)
+        try:
+            print(json.dumps(await store.status(), indent=2, sort_keys=True))
+        finally:
+            await store.close()
+        return 0
+
+    return asyncio.run(run())
+
+
 def _cmd_phone(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     outbox = args.outbox or Path(config.sms.outbox)
@@ -372,6 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=100)
     q.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
     q.set_defaults(func=_cmd_queue)
+    db = sub.add_parser("db", help="the job store: status (its kind, schema version and jobs by state)")
+    db.add_argument("action", choices=("status",))
+    db.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
+    db.set_defaults(func=_cmd_db)
     ph = sub.add_parser(
         "phone",
         help="a virtual handset: take notifications from the SMS outbox, fetch the MMS, answer the MMSC",
@@ -400,7 +421,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result: int = args.func(args)
         return result
-    except (InputError, ConfigError) as exc:  # ConfigError also covers an unknown --profile
+    except (InputError, ConfigError, StoreError) as exc:  # ConfigError also covers an unknown --profile
         print(f"bridge {args.command}: {exc}", file=sys.stderr)
         return 1
 

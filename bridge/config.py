@@ -173,11 +173,31 @@ class SmtpConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoreConfig:
+    """Where accepted mail waits: an SQLite file (one bridge) or a PostgreSQL database (one or several)."""
+
     url: str = "sqlite:///var/bridge.db"
+    #: PostgreSQL: the most connections one bridge opens
+    pool_size: int = 10
 
     def __post_init__(self) -> None:
-        if not self.url.startswith("sqlite:///"):
-            raise ConfigError(f"store.url: sqlite:///PATH (PostgreSQL comes later), got {self.url!r}")
+        if not self.url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ConfigError(
+                "store.url: sqlite:///PATH or postgresql://USER:PASSWORD@HOST:PORT/DATABASE "
+                f"(or postgresql:// and the PG* environment variables), got {self.url!r}"
+            )
+        if self.url.startswith("sqlite:///") and self.url == "sqlite:///":
+            raise ConfigError("store.url: sqlite:/// needs a file path")
+        if not 2 <= self.pool_size <= 200:
+            raise ConfigError(f"store.pool_size: 2 to 200 connections, got {self.pool_size}")
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.url.startswith(("postgresql://", "postgres://"))
+
+    @property
+    def postgresql_dsn(self) -> str:
+        """The URL asyncpg takes: empty for a bare postgresql://, which then reads the PG* variables."""
+        return "" if self.url in ("postgresql://", "postgres://") else self.url
 
     @property
     def sqlite_path(self) -> Path:

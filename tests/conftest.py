@@ -21,3 +21,10 @@ def pytest_report_header() -> str:
 def pytest_terminal_summary(terminalreporter: object) -> None:
     # the header is not shown under -q (the test command's mode): say it at the end as well
     terminalreporter.write_line(f"mutation fuzzer seed: {FUZZ_SEED}")  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session: object, exitstatus: int) -> None:
+    # the PostgreSQL cluster the store tests started, if any (tests/pg.py)
+    from tests.pg import stop_shared_cluster
+
+    stop_shared_cluster()

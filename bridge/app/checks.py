@@ -30,10 +30,9 @@ def check_files(config: Config) -> None:
         tls_context(s.tls_cert_file, s.tls_key_file)
     if s.users_file:
         load_users(Path(s.users_file))
-    folders = {
-        "smtp.spool_dir": Path(s.spool_dir),
-        "store.url": config.store.sqlite_path.parent,
-    }
+    folders = {"smtp.spool_dir": Path(s.spool_dir)}
+    if not config.store.is_postgresql:
+        folders["store.url"] = config.store.sqlite_path.parent
     for route in config.routes:
         if route.kind is RouteKind.FOLDER:
             folders["route.folder.folder"] = Path(route.folder.folder)

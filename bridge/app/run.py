@@ -91,6 +91,7 @@ class Bridge:
         self.intake = self._make_intake()
         await self._start_web()
         await self._listen_smtp()
+        await self.store.watch(self.worker.wake)
         self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
         self._worker_task.add_done_callback(self._worker_ended)
 

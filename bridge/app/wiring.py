@@ -19,6 +19,7 @@ from bridge.adapters.sms.kannel import KannelPushSender
 from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender
 from bridge.adapters.store.base import JobStore
+from bridge.adapters.store.postgres import PostgresJobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.config import Config, ConvertConfig, ReportKind, RouteConfig, RouteKind, SmsKind
 from bridge.convert.compose import ConvertOptions
@@ -32,7 +33,9 @@ def route_rules(config: Config) -> list[RouteRule]:
 
 
 async def open_store(config: Config) -> JobStore:
-    """The job store `[store]` names (for `bridge serve` and `bridge queue`)."""
+    """The job store `[store]` names (for `bridge serve`, `bridge queue` and `bridge db`)."""
+    if config.store.is_postgresql:
+        return await PostgresJobStore.open(config.store.postgresql_dsn, max_size=config.store.pool_size)
     return await SQLiteJobStore.open(config.store.sqlite_path)
 
 

@@ -8,6 +8,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from bridge.app import Bridge
 from bridge.config import (
     ROUTE_SETTINGS,
@@ -24,6 +26,7 @@ from bridge.config import (
     SmtpConfig,
     StoreConfig,
 )
+from tests.pg import database_url
 
 DOMAIN = "mms.example.net"
 _ROUTE_KEYS = frozenset({"name", "kind", "prefixes", "fallback", "profile", "max_per_second"})
@@ -48,6 +51,24 @@ def sms_config(kind: str, **keys: Any) -> SmsConfig:
     return SmsConfig(kind=SmsKind.OUTBOX, **keys)
 
 
+#: the store the bridges of a test use; `both_stores` runs a test once on each
+STORE = {"kind": "sqlite"}
+
+
+def store_config(tmp: Path) -> StoreConfig:
+    """SQLite in `tmp`, or a database of its own on the session's PostgreSQL cluster (tests/pg.py)."""
+    if STORE["kind"] == "postgresql":
+        return StoreConfig(url=database_url(tmp))
+    return StoreConfig(url=f"sqlite:///{tmp / 'bridge.db'}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def both_stores(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Use as `pytestmark = pytest.mark.usefixtures("both_stores")` or as a test's argument."""
+    monkeypatch.setitem(STORE, "kind", request.param)
+    return str(request.param)
+
+
 def bridge_config(tmp: Path, **smtp: Any) -> Config:
     base = SmtpConfig(
         host="127.0.0.1",
@@ -59,7 +80,7 @@ def bridge_config(tmp: Path, **smtp: Any) -> Config:
     )
     return Config(
         smtp=dataclasses.replace(base, **smtp),
-        store=StoreConfig(url=f"sqlite:///{tmp / 'bridge.db'}"),
+        store=store_config(tmp),
         delivery=DeliveryConfig(poll_s=0.05, first_retry_s=0.2, max_retry_s=1.0, delay_warning_s=0),
         routes=(route_config(kind="folder", folder=str(tmp / "delivered")),),
         mmsc=MmscConfig(host="127.0.0.1", port=0),

@@ -21,10 +21,12 @@ from bridge.codec.mms import NotifyRespInd, RetrieveConf, Status, YesNo, decode_
 from bridge.config import Config, DeliveryConfig
 from bridge.model import Handset, Job, JobState
 from bridge.phone import Answer, Phone, PhoneError
-from tests.adapters.bridge_fixture import DOMAIN, builtin_config, running
+from tests.adapters.bridge_fixture import DOMAIN, both_stores, builtin_config, running
 from tests.convert.helpers import mail, photo
 from tests.oracle import dissect_push_segments
 
+# every test here runs on SQLite and on PostgreSQL: the store is what the phone's answers change
+pytestmark = pytest.mark.usefixtures(both_stores.__name__)
 SENDER = "camera@example.org"
 NUMBER = "+12015554567"
 MMS = "application/vnd.wap.mms-message"

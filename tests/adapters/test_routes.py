@@ -26,7 +26,7 @@ from bridge.codec import mm7
 from bridge.codec.mms import INSERT_ADDRESS, ResponseStatus, SendConf, SendReq, decode_pdu, encode_pdu
 from bridge.config import Config, RouteConfig
 from bridge.model import Handset, JobState
-from tests.adapters.bridge_fixture import DOMAIN, bridge_config, route_config, running
+from tests.adapters.bridge_fixture import DOMAIN, both_stores, bridge_config, route_config, running
 from tests.adapters.mmsc_peer import DROP, NS, STALL, Answer, Peer, fault, submit_rsp
 from tests.adapters.test_mmsc import job_in, wait_for
 from tests.codec.test_mm7 import validate
@@ -103,6 +103,7 @@ def report(operation: str, message_id: str, status: str, **extra: str) -> bytes:
     return mm7.envelope("cb-1", NS, el)
 
 
+@pytest.mark.usefixtures(both_stores.__name__)
 def test_mm7_submit_then_delivery_report_gives_the_delivered_dsn(tmp_path: Path) -> None:
     peer = Peer(script=[submit_rsp(1000, "mmsc-77")])
 
@@ -178,6 +179,7 @@ def test_every_kind_of_trouble_is_retried_until_the_mmsc_takes_it(
         (Answer(status=400, body=b"bad"), "5.3.0"),
     ],
 )
+@pytest.mark.usefixtures(both_stores.__name__)
 def test_permanent_answers_bounce(answer: Answer, status: str, tmp_path: Path) -> None:
     peer = Peer(script=[answer])
 
@@ -208,6 +210,7 @@ def test_a_temporary_failure_falls_over_to_the_fallback_route(tmp_path: Path) ->
     run(lambda: config(tmp_path, mm7_route(peer, prefixes=("+1201",), fallback="spare"), spare, local), peer, body)
 
 
+@pytest.mark.usefixtures(both_stores.__name__)
 def test_callbacks_are_authenticated_and_unknown_ids_refused(tmp_path: Path) -> None:
     peer = Peer(script=[submit_rsp(1000, "mmsc-5")])
 
@@ -252,6 +255,7 @@ def test_callbacks_from_an_address_not_allowed_get_403(tmp_path: Path) -> None:
     run(lambda: config(tmp_path, mm7_route(peer, callback_allow=("192.0.2.0/24",))), peer, body)
 
 
+@pytest.mark.usefixtures(both_stores.__name__)
 def test_read_reply_becomes_an_mdn_and_a_phone_reply_becomes_a_mail(tmp_path: Path) -> None:
     peer = Peer(script=[submit_rsp(1000, "mmsc-8")])
 

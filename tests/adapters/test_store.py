@@ -15,13 +15,21 @@ from typing import TypeVar
 import pytest
 
 from bridge.adapters.store.base import JobStore, NewJob, Transition
+from bridge.adapters.store.postgres import PostgresJobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.model import MSISDN, Handset, JobState, Notify, StoredMessage
+from tests.pg import database_for, database_name
 
 T = TypeVar("T")
 DELIVERED = JobState.DELIVERED
 Opener = Callable[[Path], Awaitable[JobStore]]
-STORES: dict[str, Opener] = {"sqlite": lambda tmp: SQLiteJobStore.open(tmp / "bridge.db")}
+
+
+async def _postgres(tmp: Path) -> JobStore:
+    return await PostgresJobStore.open(await database_for(database_name(tmp)))
+
+
+STORES: dict[str, Opener] = {"sqlite": lambda tmp: SQLiteJobStore.open(tmp / "bridge.db"), "postgresql": _postgres}
 
 
 def run(coro: Awaitable[T]) -> T:

@@ -26,9 +26,9 @@ is served until then); the job rows stay for `bridge queue`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from bridge import ids
 from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
@@ -141,6 +141,15 @@ class OperatorStore(Protocol):
 
 
 class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, Protocol):
-    """A whole store: every role, and closing it."""
+    """A whole store: every role, waking workers, and closing it."""
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """Call `wake` when another process (another bridge on the same database) commits work for the
+        workers; a store only one process uses has nothing to watch."""
+        ...
+
+    async def status(self) -> dict[str, Any]:
+        """For `bridge db status`: the kind of store, its schema version, the jobs by state."""
+        ...
 
     async def close(self) -> None: ...

@@ -441,6 +441,16 @@ class SQLiteJobStore:
 
         return await self._run(run) if wanted else {}
 
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """One process owns an SQLite store: its own intake wakes its worker, nobody else can."""
+
+    async def status(self) -> dict[str, Any]:
+        def run() -> dict[str, Any]:
+            counts = dict(self.db.execute("SELECT state, count(*) FROM jobs GROUP BY 1").fetchall())
+            return {"store": "sqlite", "path": str(self._path), "jobs": counts}
+
+        return await self._run(run)
+
     async def close(self) -> None:
         if self._committer is not None:
             await asyncio.gather(self._committer, return_exceptions=True)

@@ -1,0 +1,548 @@
+"""`JobStore` on PostgreSQL with asyncpg (`store.url = "postgresql://user:password@host:port/db"`, or a bare
+`postgresql://` and the usual `PG*` environment variables): several bridges, one queue.
+
+Everything instances share lives here: messages (the mail and the MMS, `bytea`), jobs, content tokens, the phone's
+answers. Leasing is `SELECT … FOR UPDATE SKIP LOCKED`, so two instances never take the same job and a lease that
+runs out is taken over by whichever instance looks next. Each write that wakes a worker (`put`, the phone's word,
+`requeue`) sends `NOTIFY bridge_jobs` in its transaction; every instance `LISTEN`s and wakes its worker at the
+commit, so new mail does not wait for a poll. Writes that arrive together share one transaction (a savepoint
+each, so one bad write does not fail the others) and one commit, as the SQLite store batches them; none returns
+before that commit, and intake answers 250 only after. Content sweeping runs under a transaction-scoped advisory
+lock, so one instance does it per round, not all of them.
+
+The schema is versioned: migrations run at start under a session advisory lock, so instances starting together
+wait for each other instead of racing. Every asyncpg or connection error is raised as `StoreError`; the pool
+reconnects by itself and `open` retries with backoff, so a restarted PostgreSQL is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeAlias, TypeVar
+
+import asyncpg
+
+from bridge.adapters.store.base import NewJob, Transition
+from bridge.errors import StoreError
+from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+#: asyncpg has no type information: its connection is what it is
+Connection: TypeAlias = asyncpg.Connection
+
+#: advisory lock keys (any 64-bit numbers; these spell "mmsb" and a purpose)
+MIGRATION_LOCK = 0x6D6D7362_00000001
+SWEEP_LOCK = 0x6D6D7362_00000002
+CHANNEL = "bridge_jobs"
+
+#: (version, statements): applied in order, each in its own transaction, never edited once released
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        CREATE TABLE messages (
+            id text PRIMARY KEY,
+            mail_from text NOT NULL,
+            received_at double precision NOT NULL,
+            envid text,
+            ret_full boolean NOT NULL,
+            auto_submitted boolean NOT NULL,
+            subject text,
+            raw bytea NOT NULL,
+            mms bytea NOT NULL,
+            changes text NOT NULL DEFAULT ''
+        );
+        CREATE TABLE jobs (
+            id text PRIMARY KEY,
+            message_id text NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
+            recipient text NOT NULL,
+            rcpt_to text NOT NULL,
+            original_recipient text,
+            notify text NOT NULL,
+            state text NOT NULL,
+            attempts integer NOT NULL DEFAULT 0,
+            created_at double precision NOT NULL,
+            expires_at double precision NOT NULL,
+            next_attempt_at double precision NOT NULL,
+            lease_owner text,
+            lease_until double precision,
+            last_status text,
+            last_error text,
+            mmsc_id text,
+            delay_notified boolean NOT NULL DEFAULT false,
+            updated_at double precision NOT NULL,
+            token text NOT NULL DEFAULT '',
+            handset text,
+            report_allowed boolean NOT NULL DEFAULT true,
+            route text
+        );
+        CREATE INDEX jobs_due ON jobs (next_attempt_at) WHERE state IN ('queued', 'notified', 'retrieved');
+        CREATE INDEX jobs_lease ON jobs (lease_until) WHERE state = 'leased';
+        CREATE INDEX jobs_message ON jobs (message_id);
+        CREATE INDEX jobs_token ON jobs (token);
+        CREATE INDEX jobs_mmsc_id ON jobs (mmsc_id, route);
+        CREATE INDEX jobs_state_created ON jobs (state, created_at);
+        """,
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_JOB_COLUMNS = (
+    "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
+    "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified, rcpt_to, token, handset, "
+    "report_allowed, route"
+)
+_LEASED_COLUMNS = ", ".join("jobs." + c for c in _JOB_COLUMNS.split(", "))
+_FINAL = "('delivered', 'failed', 'expired')"
+#: what asyncpg and the network raise when PostgreSQL is away or refuses
+_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+
+
+def _job(row: asyncpg.Record) -> Job:
+    return Job(
+        id=row["id"],
+        message_id=row["message_id"],
+        recipient=MSISDN(e164=row["recipient"]),
+        original_recipient=row["original_recipient"],
+        notify=frozenset(Notify(n) for n in row["notify"].split(",") if n),
+        state=JobState(row["state"]),
+        attempts=row["attempts"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        next_attempt_at=row["next_attempt_at"],
+        lease_until=row["lease_until"],
+        last_status=row["last_status"],
+        last_error=row["last_error"],
+        mmsc_id=row["mmsc_id"],
+        delay_notified=row["delay_notified"],
+        rcpt_to=row["rcpt_to"],
+        token=row["token"],
+        handset=Handset(row["handset"]) if row["handset"] else None,
+        report_allowed=row["report_allowed"],
+        route=row["route"],
+    )
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url:
+        return url
+    scheme, _, rest = url.partition("://")
+    credentials, _, host = rest.rpartition("@")
+    return f"{scheme}://{credentials.split(':', 1)[0]}@{host}"
+
+
+async def migrate(conn: Connection) -> int:
+    """Bring the schema to SCHEMA_VERSION under the migration lock; the version it was at before."""
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL, applied_at timestamptz NOT NULL"
+            " DEFAULT now())"
+        )
+        before = await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        for version, statements in MIGRATIONS:
+            if version > before:
+                async with conn.transaction():
+                    await conn.execute(statements)
+                    await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+                log.info("store=postgresql schema=%d migrated=yes", version)
+        return int(before)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK)
+
+
+class PostgresJobStore:
+    """See the module docstring. Create with `await PostgresJobStore.open(url)`."""
+
+    def __init__(self, url: str, pool: asyncpg.Pool) -> None:
+        self._url = url
+        self._pool = pool
+        self._pending: list[tuple[Callable[[Connection], Awaitable[Any]], bool, asyncio.Future[Any]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._listener: Connection | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 10,
+        connect_attempts: int = 5,
+        command_timeout_s: float = 30,
+    ) -> PostgresJobStore:
+        delay = 0.5
+        for attempt in range(1, connect_attempts + 1):
+            try:
+                pool = await asyncpg.create_pool(
+                    url or None, min_size=min_size, max_size=max_size, command_timeout=command_timeout_s
+                )
+                break
+            except _ERRORS as exc:
+                if attempt == connect_attempts:
+                    raise StoreError(f"postgresql store {_safe(url)}: {exc}") from exc
+                log.warning("store=postgresql connect=failed attempt=%d error=%r", attempt, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 8.0)
+        try:
+            async with pool.acquire() as conn:
+                await migrate(conn)
+        except _ERRORS as exc:
+            await pool.close()
+            raise StoreError(f"postgresql store {_safe(url)}: {exc}") from exc
+        return cls(url, pool)
+
+    async def _run(self, fn: Callable[[Connection], Awaitable[_T]]) -> _T:
+        try:
+            async with self._pool.acquire() as conn:
+                return await fn(conn)
+        except _ERRORS as exc:
+            raise StoreError(f"postgresql store {_safe(self._url)}: {exc}") from exc
+
+    # --- waking the workers of every instance -----------------------------------------------------------------
+
+    async def watch(self, wake: Callable[[], None]) -> None:
+        """Call `wake` whenever any instance commits work for the workers; keeps listening across restarts of
+        PostgreSQL (until `close`)."""
+        if self._watch_task is None:
+            self._watch_task = asyncio.create_task(self._listen(wake))
+
+    async def _listen(self, wake: Callable[[], None]) -> None:
+        delay = 0.5
+        while True:
+            try:
+                conn: Connection = await asyncpg.connect(self._url or None)
+            except _ERRORS as exc:
+                log.warning("store=postgresql listen=failed error=%r", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 8.0)
+                continue
+            delay = 0.5
+            lost = asyncio.Event()
+            self._listener = conn
+            try:
+                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, lambda *_: wake())
+                wake()  # what was committed while nobody listened
+                await lost.wait()
+            except _ERRORS as exc:
+                log.warning("store=postgresql listen=lost error=%r", exc)
+            finally:
+                self._listener = None
+                with contextlib.suppress(*_ERRORS):
+                    await conn.close(timeout=1)
+            await asyncio.sleep(delay)
+
+    # --- writes, with group commit ------------------------------------------------------------------------
+
+    async def _write(self, body: Callable[[Connection], Awaitable[_T]], *, wakes: bool = False) -> _T:
+        """Run `body` in a transaction shared with the other writes that are waiting (one commit for all of
+        them, a savepoint each); `wakes` sends the NOTIFY that wakes every instance's worker at that commit."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._pending.append((body, wakes, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_pending())
+        result: _T = await future
+        return result
+
+    async def _commit_pending(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                outcomes = await self._run(functools.partial(self._apply, batch=batch))
+            except StoreError as exc:
+                outcomes = [(False, exc)] * len(batch)
+            for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if ok:
+                    future.set_result(value)
+                else:
+                    error = value if isinstance(value, StoreError) else StoreError(f"postgresql store: {value}")
+                    future.set_exception(error)
+
+    @staticmethod
+    async def _apply(
+        conn: Connection, *, batch: list[tuple[Callable[[Connection], Awaitable[Any]], bool, asyncio.Future[Any]]]
+    ) -> list[tuple[bool, Any]]:
+        outcomes: list[tuple[bool, Any]] = []
+        async with conn.transaction():
+            for body, _, _ in batch:
+                try:
+                    async with conn.transaction():  # a savepoint: one bad write rolls back alone
+                        outcomes.append((True, await body(conn)))
+                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+                    raise  # the connection is gone: the whole batch fails
+                except Exception as exc:
+                    outcomes.append((False, exc))  # one write's failure is that write's answer
+            if any(wakes for _, wakes, _ in batch):
+                await conn.execute(f"NOTIFY {CHANNEL}")
+        return outcomes
+
+    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None:
+        async def body(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject, raw, mms,"
+                " changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                message.id,
+                message.mail_from,
+                message.received_at,
+                message.envid,
+                message.ret_full,
+                message.auto_submitted,
+                message.subject,
+                message.raw,
+                message.mms,
+                "\n".join(message.changes),
+            )
+            await conn.executemany(
+                "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state, created_at,"
+                " expires_at, next_attempt_at, updated_at, token)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $7, $7, $9)",
+                [
+                    (
+                        job.id,
+                        message.id,
+                        job.recipient.e164,
+                        job.rcpt_to,
+                        job.original_recipient,
+                        ",".join(sorted(job.notify)),
+                        message.received_at,
+                        job.expires_at,
+                        job.token,
+                    )
+                    for job in jobs
+                ],
+            )
+
+        await self._write(body, wakes=True)
+
+    # --- leasing and transitions ---------------------------------------------------------------------------
+
+    async def lease(self, *, owner: str, now: float, lease_s: float, limit: int) -> list[Job]:
+        async def body(conn: Connection) -> list[Job]:
+            rows = await conn.fetch(
+                "WITH due AS ("
+                " SELECT id FROM jobs WHERE (state IN ('queued', 'notified', 'retrieved') AND next_attempt_at <= $1)"
+                " OR (state = 'leased' AND lease_until < $1) ORDER BY next_attempt_at LIMIT $2"
+                " FOR UPDATE SKIP LOCKED)"
+                " UPDATE jobs SET state = 'leased', lease_owner = $3, lease_until = $4, updated_at = $1"
+                f" FROM due WHERE jobs.id = due.id RETURNING {_LEASED_COLUMNS}",
+                now,
+                limit,
+                owner,
+                now + lease_s,
+            )
+            return sorted((_job(r) for r in rows), key=lambda j: (j.next_attempt_at, j.id))
+
+        return await self._write(body)
+
+    async def record(self, transition: Transition) -> None:
+        t = transition
+        if t.to is JobState.DELIVERED:
+            sql = (
+                "state = 'delivered', mmsc_id = $3, route = COALESCE($4, route), last_status = $5, last_error = NULL,"
+                " updated_at = $6"
+            )
+            args: tuple[Any, ...] = (t.mmsc_id, t.route, t.status, t.now)
+        elif t.to is JobState.QUEUED:
+            sql = (
+                "state = 'queued', next_attempt_at = $3, last_status = $4, last_error = $5, delay_notified = $6,"
+                " updated_at = $7"
+            )
+            args = (t.at, t.status, t.error, t.delay_notified, t.now)
+        elif t.to is JobState.NOTIFIED:
+            sql = (
+                "state = 'notified', next_attempt_at = $3, mmsc_id = $4, route = COALESCE($5, route), last_status = $6,"
+                " last_error = NULL, delay_notified = $7, updated_at = $8"
+            )
+            args = (t.at, t.mmsc_id, t.route, t.status, t.delay_notified, t.now)
+        else:  # FAILED, EXPIRED
+            sql = "state = $3, last_status = $4, last_error = $5, updated_at = $6"
+            args = (t.to.value, t.status, t.error, t.now)
+
+        # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses.
+        async def body(conn: Connection) -> None:
+            await conn.execute(
+                f"UPDATE jobs SET {sql}, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
+                t.job_id,
+                t.owner,
+                *args,
+            )
+
+        await self._write(body)
+
+    async def handset(
+        self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
+    ) -> JobState | None:
+        # as the SQLite store: a fetch never overrides an acknowledgement that came first
+        if event is Handset.FETCHED:
+            where = "state IN ('notified', 'leased') AND (handset IS NULL OR handset != 'acknowledged')"
+            state = JobState.RETRIEVED
+        elif event is Handset.ACKNOWLEDGED:
+            where = "state IN ('notified', 'leased', 'retrieved')"
+            state = JobState.RETRIEVED
+        else:
+            where = "state IN ('notified', 'leased')"
+            state = JobState.NOTIFIED
+
+        async def body(conn: Connection) -> JobState | None:
+            done = await conn.execute(
+                "UPDATE jobs SET state = $1, handset = $2, report_allowed = $3, next_attempt_at = $4,"
+                f" lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE id = $6 AND {where}",
+                state.value,
+                event.value,
+                report_allowed,
+                at,
+                now,
+                job_id,
+            )
+            return state if done != "UPDATE 0" else None
+
+        return await self._write(body, wakes=True)
+
+    async def sweep(self, *, before: float) -> int:
+        async def body(conn: Connection) -> int:
+            # one instance sweeps per round; the others find the lock taken and leave it to it
+            if not await conn.fetchval("SELECT pg_try_advisory_xact_lock($1)", SWEEP_LOCK):
+                return 0
+            done = await conn.execute(
+                "UPDATE messages SET raw = '', mms = '' WHERE length(mms) > 0 AND id IN ("
+                " SELECT message_id FROM jobs GROUP BY message_id"
+                f" HAVING bool_and(state IN {_FINAL}) AND MAX(updated_at) < $1)",
+                before,
+            )
+            return int(done.split()[-1])
+
+        return await self._write(body)
+
+    async def release(self, *, owner: str) -> int:
+        async def body(conn: Connection) -> int:
+            done = await conn.execute(
+                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL"
+                " WHERE state = 'leased' AND lease_owner = $1",
+                owner,
+            )
+            return int(done.split()[-1])
+
+        return await self._write(body, wakes=True)
+
+    async def requeue(self, job_id: str, *, now: float) -> bool:
+        async def body(conn: Connection) -> bool:
+            done = await conn.execute(
+                "UPDATE jobs SET state = 'queued', next_attempt_at = $1, lease_owner = NULL, lease_until = NULL,"
+                " updated_at = $1 WHERE id = $2 AND state IN ('queued', 'leased', 'notified')",
+                now,
+                job_id,
+            )
+            return bool(done != "UPDATE 0")
+
+        return await self._write(body, wakes=True)
+
+    async def purge(self, job_id: str) -> bool:
+        async def body(conn: Connection) -> bool:
+            message_id = await conn.fetchval("DELETE FROM jobs WHERE id = $1 RETURNING message_id", job_id)
+            if message_id is None:
+                return False
+            await conn.execute(
+                "DELETE FROM messages WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM jobs WHERE message_id = $1)",
+                message_id,
+            )
+            return True
+
+        return await self._write(body)
+
+    # --- reading -------------------------------------------------------------------------------------------
+
+    async def _one(self, sql: str, *args: Any) -> Job | None:
+        async def run(conn: Connection) -> Job | None:
+            row = await conn.fetchrow(sql, *args)
+            return _job(row) if row else None
+
+        return await self._run(run)
+
+    async def get(self, job_id: str) -> Job | None:
+        return await self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = $1", job_id)
+
+    async def by_token(self, token: str) -> Job | None:
+        return await self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE token = $1", token) if token else None
+
+    async def by_mmsc_id(self, route: str, mmsc_id: str) -> Job | None:
+        return await self._one(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE mmsc_id = $1 AND route = $2", mmsc_id, route)
+
+    async def list(self, *, state: JobState | None = None, limit: int = 100) -> list[Job]:
+        async def run(conn: Connection) -> list[Job]:
+            if state is None:
+                rows = await conn.fetch(f"SELECT {_JOB_COLUMNS} FROM jobs ORDER BY created_at, id LIMIT $1", limit)
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = $1 ORDER BY created_at, id LIMIT $2",
+                    state.value,
+                    limit,
+                )
+            return [_job(r) for r in rows]
+
+        return await self._run(run)
+
+    async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage:
+        found = await self.messages([message_id], with_raw=with_raw)
+        if message_id not in found:
+            raise StoreError(f"no message {message_id}")
+        return found[message_id]
+
+    async def messages(self, message_ids: Sequence[str], *, with_raw: bool = False) -> dict[str, StoredMessage]:
+        raw_column = "raw" if with_raw else "''::bytea AS raw"
+        wanted = list(dict.fromkeys(message_ids))
+
+        async def run(conn: Connection) -> dict[str, StoredMessage]:
+            rows = await conn.fetch(
+                f"SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, {raw_column}, mms,"
+                " changes FROM messages WHERE id = ANY($1::text[])",
+                wanted,
+            )
+            return {
+                row["id"]: StoredMessage(
+                    id=row["id"],
+                    mail_from=row["mail_from"],
+                    received_at=row["received_at"],
+                    envid=row["envid"],
+                    ret_full=row["ret_full"],
+                    auto_submitted=row["auto_submitted"],
+                    subject=row["subject"],
+                    raw=bytes(row["raw"]),
+                    mms=bytes(row["mms"]),
+                    changes=tuple(row["changes"].split("\n")) if row["changes"] else (),
+                )
+                for row in rows
+            }
+
+        return await self._run(run) if wanted else {}
+
+    async def status(self) -> dict[str, Any]:
+        """For `bridge db status`: the schema version and the jobs by state."""
+
+        async def run(conn: Connection) -> dict[str, Any]:
+            version = await conn.fetchval("SELECT MAX(version) FROM schema_version")
+            counts = {r["state"]: r["n"] for r in await conn.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY 1")}
+            return {"store": "postgresql", "schema_version": version, "jobs": counts}
+
+        return await self._run(run)
+
+    async def close(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+        if self._committer is not None:
+            await asyncio.gather(self._committer, return_exceptions=True)
+        await self._pool.close()
