@@ -249,7 +249,14 @@ class Worker:
         )
 
     async def _record(self, job: Job, action: Action, outcome: Outcome | None) -> None:
-        await self.store.record(transition_for(job, action, outcome, owner=self.settings.owner, now=self.clock()))
+        recorded = await self.store.record(
+            transition_for(job, action, outcome, owner=self.settings.owner, now=self.clock())
+        )
+        if not recorded:
+            # another worker holds the job now (this one's lease ran out) or the phone answered first: its
+            # outcome stands, this one's is dropped
+            log.warning("job=%s lease=lost owner=%s state=%s", job.id, self.settings.owner, _LOGGED_STATE[action.kind])
+            return
         log.info(
             "job=%s state=%s to=%s status=%s attempts=%d mmsc_id=%s",
             job.id,

@@ -95,9 +95,10 @@ def test_an_expired_lease_is_taken_over_and_the_old_owner_loses(kind: str, tmp_p
             [first] = await store.lease(owner="dead", now=1000, lease_s=30, limit=10)
             [again] = await store.lease(owner="w2", now=1031, lease_s=30, limit=10)
             assert again.id == first.id
-            await store.record(Transition(job_id=first.id, owner="dead", to=DELIVERED, now=1032, mmsc_id="late"))
+            late = Transition(job_id=first.id, owner="dead", to=DELIVERED, now=1032, mmsc_id="late")
+            assert await store.record(late) is False
             assert (await store.get(first.id)).state is JobState.LEASED  # type: ignore[union-attr]
-            await store.record(Transition(job_id=first.id, owner="w2", to=DELIVERED, now=1033, mmsc_id="ok"))
+            assert await store.record(Transition(job_id=first.id, owner="w2", to=DELIVERED, now=1033, mmsc_id="ok"))
             assert (await store.get(first.id)).mmsc_id == "ok"  # type: ignore[union-attr]
 
     run(go())

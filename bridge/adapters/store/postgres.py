@@ -32,6 +32,22 @@ from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
 
 log = logging.getLogger(__name__)
 
+
+class _OneLine(logging.Filter):
+    """asyncpg's pool logs a traceback each time it fails to reconnect while PostgreSQL is away; the bridge's
+    log says it in one line, as it says every other store error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()} error={record.exc_info[1]!r}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+logging.getLogger("asyncpg.pool").addFilter(_OneLine())
+
 _T = TypeVar("_T")
 #: asyncpg has no type information: its connection is what it is
 Connection: TypeAlias = asyncpg.Connection
@@ -345,7 +361,7 @@ class PostgresJobStore:
 
         return await self._write(body)
 
-    async def record(self, transition: Transition) -> None:
+    async def record(self, transition: Transition) -> bool:
         t = transition
         if t.to is JobState.DELIVERED:
             sql = (
@@ -370,16 +386,17 @@ class PostgresJobStore:
             args = (t.to.value, t.status, t.error, t.now)
 
         # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses.
-        async def body(conn: Connection) -> None:
-            await conn.execute(
+        async def body(conn: Connection) -> bool:
+            done = await conn.execute(
                 f"UPDATE jobs SET {sql}, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL"
                 " WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
                 t.job_id,
                 t.owner,
                 *args,
             )
+            return bool(done != "UPDATE 0")
 
-        await self._write(body)
+        return await self._write(body)
 
     async def handset(
         self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool

@@ -260,17 +260,18 @@ class SQLiteJobStore:
 
         return await self._write(body, durable=False)
 
-    async def _transition(self, job_id: str, owner: str, sql: str, args: tuple[Any, ...]) -> None:
+    async def _transition(self, job_id: str, owner: str, sql: str, args: tuple[Any, ...]) -> bool:
         # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses.
-        def body(db: sqlite3.Connection) -> None:
-            db.execute(
+        def body(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
                 f"UPDATE jobs SET {sql} WHERE id = ? AND state = 'leased' AND lease_owner = ?",
                 (*args, job_id, owner),
             )
+            return cur.rowcount > 0
 
-        await self._write(body, durable=False)
+        return await self._write(body, durable=False)
 
-    async def record(self, transition: Transition) -> None:
+    async def record(self, transition: Transition) -> bool:
         t = transition
         if t.to is JobState.DELIVERED:
             sql = (
@@ -293,7 +294,7 @@ class SQLiteJobStore:
         else:  # FAILED, EXPIRED
             sql = f"state = '{t.to.value}', last_status = ?, last_error = ?, updated_at = ?"
             args = (t.status, t.error, t.now)
-        await self._transition(
+        return await self._transition(
             t.job_id, t.owner, sql + ", attempts = attempts + 1, lease_owner = NULL, lease_until = NULL", args
         )
 
