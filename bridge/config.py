@@ -124,6 +124,7 @@ class SmtpConfig:
     dns_port: int = 53
     dns_timeout_s: float = 5.0
     rate_limit_per_minute: int = 60
+    duplicate_window_s: float = 86_400.0
     spool_dir: str = "var/spool"
     conversion_threads: int = 2
     conversion_deadline_s: float = 60.0
@@ -148,6 +149,8 @@ class SmtpConfig:
             raise ConfigError("smtp.require_auth: needs smtp.users_file")
         if self.users_file and not self.tls_cert_file:
             raise ConfigError("smtp.users_file: AUTH is offered only after STARTTLS, so set smtp.tls_cert_file")
+        if self.duplicate_window_s < 0:
+            raise ConfigError(f"smtp.duplicate_window_s: 0 (off) or more seconds, got {self.duplicate_window_s}")
         if self.conversion_threads < 1:
             raise ConfigError(f"smtp.conversion_threads: at least 1, got {self.conversion_threads}")
         if self.max_connections < 1 or self.max_connections_per_ip < 1:

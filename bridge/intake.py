@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import logging
 import re
 import time
@@ -50,6 +51,8 @@ class IntakeSettings:
     allowed_senders: tuple[str, ...]
     rate_limit_per_minute: int
     expiry_s: float
+    #: the same Message-ID from the same sender to the same number within this long is queued once (0: off)
+    duplicate_window_s: float = 0.0
     profile: Profile
     convert: ConvertOptions
     #: a conversion still running after this long is answered 451 4.3.0 (the sender's MTA tries again later)
@@ -97,9 +100,13 @@ class Submission:
 class Accepted:
     message_id: str
     job_ids: tuple[str, ...]
+    #: jobs already queued for this mail (the client sent it again), by the recipients that were not queued again
+    already_queued: tuple[str, ...] = ()
 
     @property
     def reply(self) -> str:
+        if not self.job_ids:
+            return f"250 2.0.0 already queued as {', '.join(self.already_queued)}"
         return f"250 2.0.0 queued as {self.message_id}"
 
 
@@ -185,7 +192,7 @@ class Intake:
             return prepared
         message, jobs = prepared
         try:
-            await self.store.put(message, jobs)
+            duplicates = await self.store.put(message, jobs)
         except StoreError as exc:
             log.error("intake=store-failed error=%r", exc)
             return Refusal("451 4.3.0 Temporary storage failure, try again later")
@@ -198,7 +205,10 @@ class Intake:
             len(message.mms),
             (self.clock() - started) * 1000,
         )
-        return Accepted(message_id=message.id, job_ids=tuple(j.id for j in jobs))
+        queued = tuple(j.id for j in jobs if j.id not in duplicates)
+        if duplicates:
+            log.info("message=%s duplicate=yes already_queued=%s", message.id, ",".join(duplicates.values()))
+        return Accepted(message_id=message.id, job_ids=queued, already_queued=tuple(duplicates.values()))
 
     async def _prepare(self, sub: Submission) -> Refusal | tuple[StoredMessage, list[NewJob]]:
         """The stored message and its jobs, or the refusal."""
@@ -248,9 +258,19 @@ class Intake:
                     rcpt_to=rcpt.address,
                     original_recipient=rcpt.original_recipient,
                     expires_at=now + self.settings.expiry_s,
+                    dedup_key=self._dedup_key(sub.sender, conv.mail_message_id, rcpt.number),
+                    dedup_after=now - self.settings.duplicate_window_s,
                 )
             )
         return message, jobs
+
+    def _dedup_key(self, sender: str, mail_message_id: str | None, number: MSISDN) -> str | None:
+        """What makes two submissions the same mail to the same phone: sender, Message-ID and number (a digest,
+        so that no header text reaches the store's index)."""
+        if not self.settings.duplicate_window_s or not mail_message_id:
+            return None
+        key = "\0".join((sender.lower(), mail_message_id.strip(), number.e164))
+        return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
     async def _convert(
         self, raw: bytes, sub: Submission, profile: Profile, queue_id: str

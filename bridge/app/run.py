@@ -147,6 +147,7 @@ class Bridge:
                 require_auth=s.require_auth,
                 allowed_senders=s.allowed_senders,
                 rate_limit_per_minute=s.rate_limit_per_minute,
+                duplicate_window_s=s.duplicate_window_s,
                 expiry_s=c.delivery.expiry_s,
                 conversion_deadline_s=s.conversion_deadline_s,
                 profile=convert_profile(cv),

@@ -19,7 +19,7 @@ from bridge.app import Bridge
 from bridge.codec.mms import SendReq, decode_pdu
 from bridge.errors import StoreError
 from bridge.model import Notify
-from tests.adapters.bridge_fixture import DOMAIN, bridge_config, running
+from tests.adapters.bridge_fixture import DOMAIN, both_stores, bridge_config, running
 from tests.convert.helpers import mail, photo
 
 SENDER = "camera@example.org"
@@ -399,3 +399,46 @@ def test_an_idle_client_is_disconnected_and_each_command_restarts_the_clock(tmp_
         assert alive == b"ok" and after == b""  # the server closed the connection
 
     run_with(tmp_path, body, idle_timeout_s=0.6)
+
+
+@pytest.mark.usefixtures(both_stores.__name__)
+def test_a_mail_the_client_sends_again_is_answered_250_and_queued_once(tmp_path: Path) -> None:
+    """A client whose connection dropped after DATA (its 250 lost) sends the mail again: the same Message-ID from
+    the same sender to the same number within `smtp.duplicate_window_s` is not queued twice."""
+
+    async def send(port: int, raw: bytes, *numbers: str) -> str:
+        c = await client(port)
+        await c.mail(SENDER)
+        for number in numbers:
+            await c.rcpt(f"{number}@{DOMAIN}")
+        code, message = await c.data(raw)
+        await c.quit()
+        assert code == 250, message
+        return message
+
+    async def body(bridge: Bridge, port: int) -> None:
+        raw = mail("Door", subject="Motion")  # Message-ID <snap-1@example.org>
+        first = await send(port, raw, "12015554567")
+        assert first.startswith("2.0.0 queued as ")
+        job = first.split()[-1] + "-0"
+        assert await send(port, raw, "12015554567") == f"2.0.0 already queued as {job}"
+        # one more recipient: it alone is queued
+        third = await send(port, raw, "12015554567", "12015554568")
+        assert third.startswith("2.0.0 queued as ")
+        assert len(await bridge.store.list()) == 2
+        # another Message-ID is another mail
+        await send(port, raw.replace(b"<snap-1@example.org>", b"<snap-2@example.org>"), "12015554567")
+        assert len(await bridge.store.list()) == 3
+
+    run_with(tmp_path, body, duplicate_window_s=86_400)
+    # off: every submission is queued
+    off = tmp_path / "off"
+    off.mkdir()
+
+    async def twice(bridge: Bridge, port: int) -> None:
+        raw = mail("Door", subject="Motion")
+        await send(port, raw, "12015554567")
+        assert (await send(port, raw, "12015554567")).startswith("2.0.0 queued as ")
+        assert len(await bridge.store.list()) == 2
+
+    run_with(off, twice, duplicate_window_s=0)

@@ -5,6 +5,7 @@ joins by adding its opener to STORES."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -263,5 +264,27 @@ def test_what_put_returned_for_survives_kill_9(kind: str, tmp_path: Path) -> Non
     async def go() -> None:
         async with opened(kind, tmp_path) as store:
             assert len(await store.list(limit=1000)) == 2 * acknowledged
+
+    run(go())
+
+
+def test_a_mail_sent_again_is_not_queued_twice_within_its_window(kind: str, tmp_path: Path) -> None:
+    def keyed(i: int, key: str, after: float = 0.0) -> NewJob:
+        return dataclasses.replace(jobs(i, 1)[0], dedup_key=key, dedup_after=after)
+
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            assert await store.put(message(1), [keyed(1, "k1"), *jobs(1, 2)[1:]]) == {}
+            # the client sent it again: the keyed job is there already, its message is not stored again
+            assert await store.put(message(2), [keyed(2, "k1")]) == {"m2-0": "m1-0"}
+            assert await store.messages(["m2"]) == {} and await store.get("m2-0") is None
+            # two recipients, one of them new: only the new one is queued
+            twice = [keyed(3, "k1"), dataclasses.replace(keyed(3, "k2"), id="m3-1")]
+            assert await store.put(message(3), twice) == {"m3-0": "m1-0"}
+            assert (await store.get("m3-1")) is not None and "m3" in await store.messages(["m3"])
+            # the same key after the window (the first job is older than dedup_after): a new mail, queued
+            assert await store.put(message(4, now=9000), [keyed(4, "k1", after=5000)]) == {}
+            assert await store.get("m4-0") is not None
+            assert await store.put(message(5, now=9001), [keyed(5, "k1", after=5000)]) == {"m5-0": "m4-0"}
 
     run(go())

@@ -48,6 +48,9 @@ class NewJob:
     original_recipient: str | None
     expires_at: float
     token: str = field(default_factory=new_token)
+    #: the same key on a job created after `dedup_after` means the same mail again: not queued twice
+    dedup_key: str | None = None
+    dedup_after: float = 0.0
 
 
 #: where `record` may take a leased job
@@ -87,7 +90,11 @@ class Transition:
 class IntakeStore(Protocol):
     """What intake needs: one durable commit of a message and its jobs."""
 
-    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None: ...
+    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> dict[str, str]:
+        """Commit `message` and those of `jobs` not queued already; the others (a job whose `dedup_key` a job
+        created after its `dedup_after` has), mapped to the job already queued. With none left, the message is
+        not stored either."""
+        ...
 
 
 class QueueStore(Protocol):

@@ -106,6 +106,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX jobs_state_created ON jobs (state, created_at);
         """,
     ),
+    (
+        2,
+        """
+        ALTER TABLE jobs ADD COLUMN dedup_key text;
+        CREATE UNIQUE INDEX jobs_dedup ON jobs (dedup_key) WHERE dedup_key IS NOT NULL;
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -303,8 +310,22 @@ class PostgresJobStore:
                 await conn.execute(f"NOTIFY {CHANNEL}")
         return outcomes
 
-    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None:
-        async def body(conn: Connection) -> None:
+    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> dict[str, str]:
+        async def body(conn: Connection) -> dict[str, str]:
+            duplicates: dict[str, str] = {}
+            for job in jobs:
+                if job.dedup_key is None:
+                    continue
+                # two instances taking the same mail at once: one waits for the other's commit here
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", job.dedup_key)
+                row = await conn.fetchrow("SELECT id, created_at FROM jobs WHERE dedup_key = $1", job.dedup_key)
+                if row is not None and row["created_at"] > job.dedup_after:
+                    duplicates[job.id] = row["id"]
+                elif row is not None:  # the same key long ago: a new mail; the old job gives the key up
+                    await conn.execute("UPDATE jobs SET dedup_key = NULL WHERE id = $1", row["id"])
+            fresh = [job for job in jobs if job.id not in duplicates]
+            if not fresh:
+                return duplicates
             await conn.execute(
                 "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject, raw, mms,"
                 " changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
@@ -321,8 +342,8 @@ class PostgresJobStore:
             )
             await conn.executemany(
                 "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state, created_at,"
-                " expires_at, next_attempt_at, updated_at, token)"
-                " VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $7, $7, $9)",
+                " expires_at, next_attempt_at, updated_at, token, dedup_key)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 'queued', $7, $8, $7, $7, $9, $10)",
                 [
                     (
                         job.id,
@@ -334,12 +355,14 @@ class PostgresJobStore:
                         message.received_at,
                         job.expires_at,
                         job.token,
+                        job.dedup_key,
                     )
-                    for job in jobs
+                    for job in fresh
                 ],
             )
+            return duplicates
 
-        await self._write(body, wakes=True)
+        return await self._write(body, wakes=True)
 
     # --- leasing and transitions ---------------------------------------------------------------------------
 

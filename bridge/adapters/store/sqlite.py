@@ -68,10 +68,12 @@ _ADDED_COLUMNS = (
     ("handset", "TEXT"),
     ("report_allowed", "INTEGER NOT NULL DEFAULT 1"),
     ("route", "TEXT"),
+    ("dedup_key", "TEXT"),
 )
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token);
 CREATE INDEX IF NOT EXISTS jobs_mmsc_id ON jobs (mmsc_id);
+CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key) WHERE dedup_key IS NOT NULL;
 """
 
 _JOB_COLUMNS = (
@@ -198,8 +200,20 @@ class SQLiteJobStore:
             return [self._apply([item])[0] for item in batch]
         return [(True, r) for r in results]
 
-    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> None:
-        def body(db: sqlite3.Connection) -> None:
+    async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> dict[str, str]:
+        def body(db: sqlite3.Connection) -> dict[str, str]:
+            duplicates: dict[str, str] = {}
+            for job in jobs:
+                if job.dedup_key is None:
+                    continue
+                row = db.execute("SELECT id, created_at FROM jobs WHERE dedup_key = ?", (job.dedup_key,)).fetchone()
+                if row is not None and row[1] > job.dedup_after:
+                    duplicates[job.id] = row[0]
+                elif row is not None:  # the same key long ago: a new mail; the old job gives the key up
+                    db.execute("UPDATE jobs SET dedup_key = NULL WHERE id = ?", (row[0],))
+            fresh = [job for job in jobs if job.id not in duplicates]
+            if not fresh:
+                return duplicates
             db.execute(
                 "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject,"
                 " raw, mms, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -218,8 +232,8 @@ class SQLiteJobStore:
             )
             db.executemany(
                 "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state,"
-                " created_at, expires_at, next_attempt_at, updated_at, token)"
-                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)",
+                " created_at, expires_at, next_attempt_at, updated_at, token, dedup_key)"
+                " VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         job.id,
@@ -233,12 +247,14 @@ class SQLiteJobStore:
                         message.received_at,
                         message.received_at,
                         job.token,
+                        job.dedup_key,
                     )
-                    for job in jobs
+                    for job in fresh
                 ],
             )
+            return duplicates
 
-        await self._write(body, durable=True)
+        return await self._write(body, durable=True)
 
     # --- leasing and transitions ---------------------------------------------------------------------------
 
