@@ -19,7 +19,6 @@ import hashlib
 import logging
 import re
 import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -143,23 +142,25 @@ class Intake:
         self._gate = asyncio.Semaphore(max(1, conversion_slots))
         self.on_queued = on_queued
         self.clock = clock
-        self._sent: dict[str, deque[float]] = defaultdict(deque)
 
-    def check_sender(self, sender: str, *, identity: str | None) -> Refusal | None:
-        """None when `sender` ("" for the null sender) may send now (and it counts for its rate), else why not."""
+    async def check_sender(self, sender: str, *, identity: str | None) -> Refusal | None:
+        """None when `sender` ("" for the null sender) may send now (and it counts for its rate), else why not.
+        The rate is counted in the store, so that every bridge sharing it counts the sender's mails together."""
         s = self.settings
         if s.require_auth and identity is None:
             return Refusal("530 5.7.0 Authentication required")
         if s.allowed_senders and identity is None and not _sender_allowed(sender, s.allowed_senders):
             return Refusal(f"550 5.7.1 <{sender}> may not send through this gateway")
         if s.rate_limit_per_minute and sender:
-            now = self.clock()
-            sent = self._sent[sender.lower()]
-            while sent and sent[0] <= now - 60:
-                sent.popleft()
-            if len(sent) >= s.rate_limit_per_minute:
+            try:
+                allowed = await self.store.count_send(
+                    f"sender:{sender.lower()}", limit=s.rate_limit_per_minute, window_s=60, now=self.clock()
+                )
+            except StoreError as exc:
+                log.error("intake=store-failed stage=mail error=%r", exc)
+                return Refusal("451 4.3.0 Temporary storage failure, try again later")
+            if not allowed:
                 return Refusal(f"450 4.7.1 Too many mails from <{sender}>, try again later")
-            sent.append(now)
         return None
 
     def check_recipient(self, address: str, *, accepted: int) -> MSISDN | Refusal:

@@ -100,7 +100,9 @@ class Bridge:
         self.routes: dict[str, Route] = {}
         for rc in c.routes:
             self.routes[rc.label] = await self._make_route(rc)
-        self.router = Router(self.routes, route_rules(c), {r.label: r.max_per_second for r in c.routes})
+        self.router = Router(
+            self.routes, route_rules(c), {r.label: r.max_per_second for r in c.routes}, limits=self.store
+        )
 
     def _make_worker(self) -> Worker:
         c, d = self.config, self.config.delivery

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -286,5 +287,23 @@ def test_a_mail_sent_again_is_not_queued_twice_within_its_window(kind: str, tmp_
             assert await store.put(message(4, now=9000), [keyed(4, "k1", after=5000)]) == {}
             assert await store.get("m4-0") is not None
             assert await store.put(message(5, now=9001), [keyed(5, "k1", after=5000)]) == {"m5-0": "m4-0"}
+
+    run(go())
+
+
+def test_a_senders_count_and_a_routes_pace(kind: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            counted = [await store.count_send("sender:a", limit=3, window_s=60, now=1000 + i) for i in range(4)]
+            assert counted == [True, True, True, False]
+            assert await store.count_send("sender:b", limit=3, window_s=60, now=1004)  # its own count
+            # at 1061 the sends of 1000 and 1001 fell out of the window: room for two, then none
+            assert await store.count_send("sender:a", limit=3, window_s=60, now=1061)
+            assert await store.count_send("sender:a", limit=3, window_s=60, now=1061.5)
+            assert not await store.count_send("sender:a", limit=3, window_s=60, now=1061.7)
+            waits = [await store.pace("route:x", interval_s=0.2) for _ in range(5)]
+            # each slot is one interval after the one before, however quickly they are asked for
+            assert waits[0] < 0.1 and all(0.1 < b - a < 0.21 for a, b in itertools.pairwise(waits)), waits
+            assert await store.pace("route:y", interval_s=0.2) < 0.1
 
     run(go())

@@ -6,6 +6,7 @@ work goes on without a restart. The contract every store keeps is tests/adapters
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import subprocess
 import sys
@@ -215,3 +216,52 @@ def test_bridge_db_status_shows_the_schema_and_the_jobs(tmp_path: Path) -> None:
     last = done.stderr.splitlines()[-1]
     assert done.returncode == 1 and last.startswith("bridge db: postgresql store postgresql://bridge@"), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_instances_count_a_senders_mails_and_a_routes_pace_together(tmp_path: Path) -> None:
+    async def go() -> None:
+        url = await database_for(database_name(tmp_path))
+        a, b = await PostgresJobStore.open(url), await PostgresJobStore.open(url)
+        try:
+            counted = [
+                await store.count_send("sender:x", limit=4, window_s=60, now=1000 + i)
+                for i, store in enumerate([a, b, a, b, a, b])
+            ]
+            assert counted == [True, True, True, True, False, False]
+            waits = await asyncio.gather(*(s.pace("route:r", interval_s=0.1) for s in [a, b] * 5))
+            slots = sorted(waits)
+            assert all(b - a > 0.05 for a, b in itertools.pairwise(slots)), slots
+            assert slots[-1] > 0.75  # ten slots a tenth of a second apart, whichever instance took them
+        finally:
+            await a.close()
+            await b.close()
+
+    run(go())
+
+
+def test_two_bridges_on_one_database_share_the_senders_rate_limit(tmp_path: Path) -> None:
+    async def go() -> None:
+        import dataclasses
+
+        from bridge.config import StoreConfig
+
+        url = await database_for(database_name(tmp_path))
+        configs = []
+        for n in (1, 2):
+            (tmp_path / f"b{n}").mkdir()
+            base = bridge_config(tmp_path / f"b{n}", rate_limit_per_minute=2)
+            configs.append(dataclasses.replace(base, store=StoreConfig(url=url)))
+        async with running(configs[0]) as one, running(configs[1]) as two:
+            replies = []
+            for bridge in (one, two, one, two):
+                assert bridge.port is not None
+                c = aiosmtplib.SMTP(hostname="127.0.0.1", port=bridge.port, timeout=30, start_tls=False)
+                await c.connect()
+                await c.ehlo()
+                code, message = await c.execute_command(b"MAIL FROM:<camera@example.org>")
+                replies.append((code, message[:5]))
+                await c.quit()
+            assert replies[:2] == [(250, "2.1.0")] * 2
+            assert replies[2:] == [(450, "4.7.1")] * 2
+
+    run(go())

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Mapping, Sequence
 
 from bridge.adapters.mmsc.base import Delivery, Route
+from bridge.adapters.store.base import LimitStore
 from bridge.errors import PermanentFailure, TemporaryFailure
 from bridge.model import Job, StoredMessage
 from bridge.routing import RouteRule, choose
@@ -18,37 +18,31 @@ from bridge.routing import RouteRule, choose
 log = logging.getLogger("bridge.route")
 
 
-class _Pace:
-    def __init__(self, per_second: float) -> None:
-        self.interval = 1.0 / per_second if per_second > 0 else 0.0
-        self.next = 0.0
-        self.lock = asyncio.Lock()
-
-    async def wait(self) -> None:
-        if not self.interval:
-            return
-        async with self.lock:
-            now = time.monotonic()
-            at = max(now, self.next)
-            self.next = at + self.interval
-            if at > now:
-                await asyncio.sleep(at - now)
-
-
 class Router:
     name = "router"
 
-    def __init__(self, routes: Mapping[str, Route], rules: Sequence[RouteRule], rates: Mapping[str, float]) -> None:
+    def __init__(
+        self, routes: Mapping[str, Route], rules: Sequence[RouteRule], rates: Mapping[str, float], limits: LimitStore
+    ) -> None:
         self.routes = dict(routes)
         self.rules = list(rules)
-        self._pace = {name: _Pace(rates.get(name, 0.0)) for name in self.routes}
+        self._interval = {name: 1.0 / rates[name] for name in self.routes if rates.get(name, 0.0) > 0}
+        self.limits = limits
+
+    async def _pace(self, name: str) -> None:
+        """A route's `max_per_second` holds for all the bridges sharing the store: the slots come from it."""
+        interval = self._interval.get(name)
+        if interval:
+            wait = await self.limits.pace(f"route:{name}", interval_s=interval)
+            if wait > 0:
+                await asyncio.sleep(wait)
 
     async def close(self) -> None:
         for route in self.routes.values():
             await route.close()
 
     async def _via(self, name: str, job: Job, message: StoredMessage) -> Delivery:
-        await self._pace[name].wait()
+        await self._pace(name)
         delivery = await self.routes[name].deliver(job, message)
         return Delivery(
             mmsc_id=delivery.mmsc_id,

@@ -42,7 +42,7 @@ class IntakeHandler:
         if self.shutting_down:
             return SHUTTING_DOWN
         sender = "" if address == "<>" else address
-        refusal = self.intake.check_sender(sender, identity=_identity(session))
+        refusal = await self.intake.check_sender(sender, identity=_identity(session))
         if refusal is not None:
             return refusal.reply
         envelope.mail_from = sender

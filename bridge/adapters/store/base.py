@@ -87,8 +87,20 @@ class Transition:
             raise ValueError(f"{self.to} needs the time the job is due again")
 
 
-class IntakeStore(Protocol):
-    """What intake needs: one durable commit of a message and its jobs."""
+class LimitStore(Protocol):
+    """Limits counted where every instance sharing the store counts them together."""
+
+    async def count_send(self, key: str, *, limit: int, window_s: float, now: float) -> bool:
+        """True, and counted, when fewer than `limit` sends were counted for `key` in the `window_s` before `now`."""
+        ...
+
+    async def pace(self, key: str, *, interval_s: float) -> float:
+        """Take the next slot of `key`, slots being `interval_s` apart: the seconds to wait before it comes."""
+        ...
+
+
+class IntakeStore(LimitStore, Protocol):
+    """What intake needs: a sender's rate, and one durable commit of a message and its jobs."""
 
     async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> dict[str, str]:
         """Commit `message` and those of `jobs` not queued already; the others (a job whose `dedup_key` a job
@@ -150,7 +162,7 @@ class OperatorStore(Protocol):
     async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage: ...
 
 
-class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, Protocol):
+class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore, Protocol):
     """A whole store: every role, waking workers, and closing it."""
 
     async def watch(self, wake: Callable[[], None]) -> None:

@@ -113,6 +113,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE UNIQUE INDEX jobs_dedup ON jobs (dedup_key) WHERE dedup_key IS NOT NULL;
         """,
     ),
+    (
+        3,
+        """
+        CREATE TABLE sends (key text NOT NULL, at double precision NOT NULL);
+        CREATE INDEX sends_key_at ON sends (key, at);
+        CREATE TABLE paces (key text PRIMARY KEY, next_at double precision NOT NULL);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -566,6 +574,35 @@ class PostgresJobStore:
             }
 
         return await self._run(run) if wanted else {}
+
+    # --- limits every instance counts together ---------------------------------------------------------------
+
+    async def count_send(self, key: str, *, limit: int, window_s: float, now: float) -> bool:
+        async def run(conn: Connection) -> bool:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
+                await conn.execute("DELETE FROM sends WHERE key = $1 AND at <= $2", key, now - window_s)
+                if await conn.fetchval("SELECT count(*) FROM sends WHERE key = $1", key) >= limit:
+                    return False
+                await conn.execute("INSERT INTO sends (key, at) VALUES ($1, $2)", key, now)
+                return True
+
+        return await self._run(run)
+
+    async def pace(self, key: str, *, interval_s: float) -> float:
+        # PostgreSQL's clock, not each instance's: the slots are one sequence whoever takes them
+        async def run(conn: Connection) -> float:
+            wait = await conn.fetchval(
+                "WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::double precision AS now)"
+                " INSERT INTO paces AS p (key, next_at) SELECT $1, now + $2 FROM clock"
+                " ON CONFLICT (key) DO UPDATE SET next_at = GREATEST(p.next_at, (SELECT now FROM clock)) + $2"
+                " RETURNING next_at - $2 - (SELECT now FROM clock)",
+                key,
+                interval_s,
+            )
+            return max(0.0, float(wait))
+
+        return await self._run(run)
 
     async def status(self) -> dict[str, Any]:
         """For `bridge db status`: the schema version and the jobs by state."""

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bridge.adapters.store.base import NewJob, Transition
+from bridge.adapters.store.limits import LocalLimits
 from bridge.errors import StoreError
 from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
 
@@ -118,6 +119,10 @@ class SQLiteJobStore:
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], bool, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
+        # one process owns the file: its limits are counted in memory
+        self._limits = LocalLimits()
+        self.count_send = self._limits.count_send
+        self.pace = self._limits.pace
 
     @classmethod
     async def open(cls, path: Path) -> SQLiteJobStore:
