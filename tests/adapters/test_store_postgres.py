@@ -265,3 +265,54 @@ def test_two_bridges_on_one_database_share_the_senders_rate_limit(tmp_path: Path
             assert replies[2:] == [(450, "4.7.1")] * 2
 
     run(go())
+
+
+def test_any_instance_serves_any_token_and_takes_any_phones_answer(tmp_path: Path) -> None:
+    """The builtin MMSC on two bridges sharing one database: whichever notified the phone, the other serves the
+    content and records the phone's answer."""
+    import dataclasses
+
+    import httpx
+
+    from bridge.config import SmsConfig, StoreConfig
+    from bridge.phone import Answer, Phone
+    from tests.adapters.bridge_fixture import builtin_config
+
+    async def go() -> None:
+        url = await database_for(database_name(tmp_path))
+        configs = []
+        for n in (1, 2):
+            (tmp_path / f"b{n}").mkdir()
+            base = builtin_config(tmp_path / f"b{n}", sms=SmsConfig(outbox=str(tmp_path / "sms")))
+            configs.append(dataclasses.replace(base, store=StoreConfig(url=url)))
+        async with running(configs[0]) as one, running(configs[1]) as two:
+            assert one.port is not None
+            c = aiosmtplib.SMTP(hostname="127.0.0.1", port=one.port, timeout=30, start_tls=False)
+            await c.connect()
+            await c.sendmail("camera@example.org", [f"12015554567@{DOMAIN}"], mail("Door", subject="Motion"))
+            await c.quit()
+            for _ in range(200):
+                [job] = await one.store.list()
+                if job.state is JobState.NOTIFIED:
+                    break
+                await asyncio.sleep(0.05)
+            assert job.state is JobState.NOTIFIED
+            # the push names the instance whose worker sent it; the phone goes to the other one
+            pushes = sorted((tmp_path / "sms").glob("*.ud"))
+            notifier = one if f":{one.http_port}/" in pushes[0].read_bytes().decode("latin-1") else two
+            other = two if notifier is one else one
+            async with httpx.AsyncClient() as http:
+                got = await http.get(f"http://127.0.0.1:{other.http_port}/m/{job.token}")
+            assert got.status_code == 200 and got.headers["content-type"] == "application/vnd.wap.mms-message"
+            phone = Phone(outbox=tmp_path / "sms", inbox=tmp_path / "phone", answer=Answer.ACKNOWLEDGE,
+                          mmsc_url=f"http://127.0.0.1:{other.http_port}/m")  # fmt: skip
+            [received] = await asyncio.to_thread(phone.poll)
+            assert received.message is not None
+            for _ in range(200):
+                done = await other.store.get(job.id)
+                if done is not None and done.state is JobState.DELIVERED:
+                    break
+                await asyncio.sleep(0.05)
+            assert done is not None and done.state is JobState.DELIVERED and done.handset is not None
+
+    run(go())
