@@ -19,6 +19,7 @@ import pytest
 from bridge.adapters.store.base import JobStore, NewJob, Transition
 from bridge.adapters.store.postgres import PostgresJobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
+from bridge.errors import StoreError
 from bridge.model import MSISDN, Handset, JobState, Notify, StoredMessage
 from tests.pg import database_for, database_name
 
@@ -157,6 +158,24 @@ def test_many_puts_share_commits_and_all_survive(kind: str, tmp_path: Path) -> N
             await asyncio.gather(*(store.put(message(i), jobs(i)) for i in range(200)))
         async with opened(kind, tmp_path) as store:
             assert len(await store.list(limit=1000)) == 400
+
+    run(go())
+
+
+def test_one_failing_write_in_a_shared_commit_fails_alone(kind: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            await store.put(message(1), jobs(1))
+            # written together: the second reuses a stored message's id and must fail, the others must not
+            outcomes = await asyncio.gather(
+                store.put(message(2), jobs(2)),
+                store.put(message(1), jobs(3)),
+                store.put(message(4), jobs(4)),
+                return_exceptions=True,
+            )
+            assert outcomes[0] == {} and outcomes[2] == {}
+            assert isinstance(outcomes[1], StoreError)
+            assert sorted(j.id for j in await store.list()) == ["m1-0", "m1-1", "m2-0", "m2-1", "m4-0", "m4-1"]
 
     run(go())
 

@@ -121,6 +121,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE TABLE paces (key text PRIMARY KEY, next_at double precision NOT NULL);
         """,
     ),
+    (
+        4,
+        # a mail is mostly base64 of JPEGs and the MMS is JPEG: compressing them costs PostgreSQL CPU for nothing
+        """
+        ALTER TABLE messages ALTER COLUMN raw SET STORAGE EXTERNAL;
+        ALTER TABLE messages ALTER COLUMN mms SET STORAGE EXTERNAL;
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -300,23 +308,25 @@ class PostgresJobStore:
                     error = value if isinstance(value, StoreError) else StoreError(f"postgresql store: {value}")
                     future.set_exception(error)
 
-    @staticmethod
+    @classmethod
     async def _apply(
-        conn: Connection, *, batch: list[tuple[Callable[[Connection], Awaitable[Any]], bool, asyncio.Future[Any]]]
+        cls, conn: Connection, *, batch: list[tuple[Callable[[Connection], Awaitable[Any]], bool, asyncio.Future[Any]]]
     ) -> list[tuple[bool, Any]]:
-        outcomes: list[tuple[bool, Any]] = []
-        async with conn.transaction():
-            for body, _, _ in batch:
-                try:
-                    async with conn.transaction():  # a savepoint: one bad write rolls back alone
-                        outcomes.append((True, await body(conn)))
-                except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
-                    raise  # the connection is gone: the whole batch fails
-                except Exception as exc:
-                    outcomes.append((False, exc))  # one write's failure is that write's answer
-            if any(wakes for _, wakes, _ in batch):
-                await conn.execute(f"NOTIFY {CHANNEL}")
-        return outcomes
+        """The whole batch in one transaction; should one write fail, each again in a transaction of its own, so
+        that it fails alone (savepoints for every write would cost two more round trips each, every time)."""
+        wakes = any(w for _, w, _ in batch)
+        try:
+            async with conn.transaction():
+                results = [await body(conn) for body, _, _ in batch]
+                if wakes:
+                    await conn.execute(f"NOTIFY {CHANNEL}")
+            return [(True, r) for r in results]
+        except (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError):
+            raise  # the connection is gone: the whole batch fails
+        except Exception as exc:
+            if len(batch) == 1:
+                return [(False, exc)]  # one write's failure is that write's answer
+        return [(await cls._apply(conn, batch=[item]))[0] for item in batch]
 
     async def put(self, message: StoredMessage, jobs: Sequence[NewJob]) -> dict[str, str]:
         async def body(conn: Connection) -> dict[str, str]:
