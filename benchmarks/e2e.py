@@ -182,11 +182,11 @@ def measure(instances: list[Instance], kind: str, mails: int) -> dict[str, Any]:
     }
 
 
-def scenario(name: str, folder: Path, pg: Cluster, kind: str, mails: int) -> dict[str, Any]:
+def scenario(name: str, folder: Path, pg: Cluster, kind: str, mails: int, *, tag: str) -> dict[str, Any]:
     if name == "sqlite":
         instances = [Instance(folder / f"{kind}-sqlite", f"sqlite:///{folder}/{kind}-sqlite/bridge.db")]
     else:
-        url = pg.create_database(f"{kind}_{name}")
+        url = pg.create_database(f"{kind}_{name.replace('-', '_')}_{tag}")
         count = 2 if name == "postgresql-two" else 1
         instances = [Instance(folder / f"{kind}-{name}-{n}", url) for n in range(count)]
     for inst in instances:
@@ -203,6 +203,7 @@ def main() -> None:
     ap.add_argument("--text-mails", type=int, default=3000)
     ap.add_argument("--photo-mails", type=int, default=200)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1, help="runs of each scenario; the fastest counts")
     args = ap.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, cluster() as pg:
