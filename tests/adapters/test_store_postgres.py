@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -209,6 +210,21 @@ def test_bridge_db_status_shows_the_schema_and_the_jobs(tmp_path: Path) -> None:
                           timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"store": "postgresql", "schema_version": SCHEMA_VERSION, "jobs": {"queued": 3}}
+    # bridge queue works on it as on SQLite
+    done = subprocess.run([str(BRIDGE), "queue", "ls", "--config", str(config)], capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert done.returncode == 0 and sorted(line.split()[0] for line in done.stdout.splitlines()) == [
+        "m1-0",
+        "m1-1",
+        "m1-2",
+    ]
+    # a bare postgresql:// reads the usual PG* variables
+    config.write_text('[store]\nurl = "postgresql://"\n')
+    host, port, database = url.removeprefix("postgresql://bridge@").replace("/", ":").split(":")
+    env = {**os.environ, "PGHOST": host, "PGPORT": port, "PGUSER": "bridge", "PGDATABASE": database}
+    done = subprocess.run([str(BRIDGE), "db", "status", "--config", str(config)], capture_output=True, text=True,
+                          timeout=60, env=env)  # fmt: skip
+    assert done.returncode == 0 and json.loads(done.stdout)["jobs"] == {"queued": 3}, done.stderr
     config.write_text(f'[store]\nurl = "postgresql://bridge@127.0.0.1:{free_port()}/none"\n')
     done = subprocess.run([str(BRIDGE), "db", "status", "--config", str(config)], capture_output=True, text=True,
                           timeout=120)  # fmt: skip
