@@ -213,7 +213,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from bridge.app import Bridge, serve, setup_logging  # the server's dependencies load only here
 
     config = load_config(args.config)
-    setup_logging(config.log.level)
+    setup_logging(config.log.level, form=config.log.format, show_phone_numbers=config.log.show_phone_numbers)
 
     def ready(bridge: Bridge) -> None:
         print(
@@ -222,6 +222,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
         if bridge.http_port is not None:
             print(f"mms-bridge: MMSC on {config.mmsc.base_url(bridge.http_port)}/m/", flush=True)
+        if bridge.admin_port is not None:
+            print(f"mms-bridge: admin on http://{config.admin.host}:{bridge.admin_port}/", flush=True)
 
     try:
         asyncio.run(serve(config, on_ready=ready))

@@ -23,11 +23,15 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LogConfig:
     level: str = "info"
+    #: "text" (one line per event) or "json" (one JSON object per line)
+    format: str = "text"
     show_phone_numbers: bool = False
 
     def __post_init__(self) -> None:
         if self.level not in LOG_LEVELS:
             raise ConfigError(f"log.level: one of {', '.join(LOG_LEVELS)}, got {self.level!r}")
+        if self.format not in ("text", "json"):
+            raise ConfigError(f'log.format: "text" or "json", got {self.format!r}')
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -390,8 +394,7 @@ class RouteConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminConfig:
-    """The web server's admin listener, for operators (the console, the API and metrics install themselves
-    there as they come; until something does, it does not start even when enabled)."""
+    """The web server's admin listener, for operators: `/metrics`, `/healthz`, `/readyz` (`adapters/web/ops.py`)."""
 
     enabled: bool = False
     host: str = "127.0.0.1"

@@ -31,6 +31,7 @@ from bridge.codec.mms import encode_pdu
 from bridge.convert.compose import Conversion, ConversionRefused, ConvertOptions, convert_mail, send_req
 from bridge.convert.profile import Profile, strictest
 from bridge.errors import BridgeError, DecodeError, EncodeError, StoreError
+from bridge.metrics import Metrics
 from bridge.model import MSISDN, Notify, StoredMessage
 from bridge.recipients import RecipientPolicy, Refusal, parse_recipient
 
@@ -134,8 +135,10 @@ class Intake:
         conversion_slots: int,
         on_queued: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.store = store
         self.executor = executor
         # mails read and converted at once: each holds its whole text in memory
@@ -144,6 +147,12 @@ class Intake:
         self.clock = clock
 
     async def check_sender(self, sender: str, *, identity: str | None) -> Refusal | None:
+        refusal = await self._check_sender(sender, identity=identity)
+        if refusal is not None:
+            self.metrics.refused(refusal.reply)
+        return refusal
+
+    async def _check_sender(self, sender: str, *, identity: str | None) -> Refusal | None:
         """None when `sender` ("" for the null sender) may send now (and it counts for its rate), else why not.
         The rate is counted in the store, so that every bridge sharing it counts the sender's mails together."""
         s = self.settings
@@ -166,10 +175,24 @@ class Intake:
     def check_recipient(self, address: str, *, accepted: int) -> MSISDN | Refusal:
         """The number `address` reaches, or why it is refused; `accepted`: recipients taken so far."""
         if accepted >= self.settings.max_recipients:
-            return Refusal(f"452 4.5.3 Too many recipients (at most {self.settings.max_recipients} per mail)")
-        return parse_recipient(address, self.settings.recipients)
+            found: MSISDN | Refusal = Refusal(
+                f"452 4.5.3 Too many recipients (at most {self.settings.max_recipients} per mail)"
+            )
+        else:
+            found = parse_recipient(address, self.settings.recipients)
+        if isinstance(found, Refusal):
+            self.metrics.refused(found.reply)
+        return found
 
     async def submit(self, submission: Submission) -> Accepted | Refusal:
+        outcome = await self._submit(submission)
+        if isinstance(outcome, Refusal):
+            self.metrics.refused(outcome.reply)
+        elif outcome.job_ids:
+            self.metrics.mails_accepted.inc()
+        return outcome
+
+    async def _submit(self, submission: Submission) -> Accepted | Refusal:
         started = self.clock()
         gate = self._gate
         if submission.spool_path is None and len(submission.raw or b"") <= INLINE_BYTES:
@@ -282,8 +305,9 @@ class Intake:
         to = tuple(f"{r.number.e164}/TYPE=PLMN" for r in sub.recipients)
 
         def convert() -> tuple[bytes, Conversion]:
-            conv = convert_mail(raw, profile=profile, options=options)
-            return encode_pdu(send_req(conv, transaction_id=queue_id, to=to)), conv
+            with self.metrics.conversion_seconds.time():
+                conv = convert_mail(raw, profile=profile, options=options)
+                return encode_pdu(send_req(conv, transaction_id=queue_id, to=to)), conv
 
         try:
             if len(raw) <= INLINE_BYTES and not _ENCODED_MEDIA.search(raw):

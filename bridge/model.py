@@ -114,6 +114,8 @@ class Job:
     report_allowed: bool = True
     #: the route that took the job (pending jobs stay with it: their answers come back through it)
     route: str | None = None
+    #: when its state last changed (for a notified job: when the phone was last notified)
+    updated_at: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

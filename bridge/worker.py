@@ -25,6 +25,8 @@ from bridge.adapters.store.base import QueueStore, Transition
 from bridge.convert.dsn import RecipientStatus, build_change_notice, build_dsn, is_report, may_report
 from bridge.convert.mdn import original_message_id
 from bridge.errors import BridgeError, PermanentFailure, TemporaryFailure
+from bridge.logs import shown
+from bridge.metrics import Metrics
 from bridge.model import Job, JobState, Report, StoredMessage
 from bridge.pipeline import Action, ActionKind, Outcome, OutcomeKind, RetryPolicy, decide, expired
 
@@ -94,7 +96,9 @@ class Worker:
         settings: WorkerSettings,
         clock: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.route = route
         self.mailer = mailer
@@ -226,9 +230,15 @@ class Worker:
             now=datetime.fromtimestamp(self.clock(), UTC),
         )
         await self.mailer.send(mail_from="", to=full.mail_from, data=data)
+        self.metrics.reports_sent.labels(kind="change-notice").inc()
         log.info("job=%s notice=changes to_sender=yes changes=%d", job.id, len(full.changes))
 
     async def _attempt(self, job: Job, message: StoredMessage) -> Outcome:
+        outcome = await self._try_route(job, message)
+        self.metrics.deliveries.labels(route=outcome.route or job.route or "none", outcome=outcome.kind.value).inc()
+        return outcome
+
+    async def _try_route(self, job: Job, message: StoredMessage) -> Outcome:
         try:
             delivery = await self.route.deliver(job, message)
         except PermanentFailure as exc:
@@ -257,11 +267,17 @@ class Worker:
             # outcome stands, this one's is dropped
             log.warning("job=%s lease=lost owner=%s state=%s", job.id, self.settings.owner, _LOGGED_STATE[action.kind])
             return
+        state, now = _LOGGED_STATE[action.kind], self.clock()
+        self.metrics.job_transitions.labels(state=state).inc()
+        if state == "notified" and job.mmsc_id is None:  # the first hand-over, not a re-notification
+            self.metrics.queued_to_notified_seconds.observe(max(0.0, now - job.created_at))
+        elif state == "delivered":
+            self.metrics.end_to_end_seconds.observe(max(0.0, now - job.created_at))
         log.info(
             "job=%s state=%s to=%s status=%s attempts=%d mmsc_id=%s",
             job.id,
             _LOGGED_STATE[action.kind],
-            job.recipient.masked,
+            shown(job.recipient),
             action.status,
             job.attempts + 1,
             outcome.mmsc_id if outcome and outcome.mmsc_id else "-",
@@ -300,4 +316,5 @@ class Worker:
             changes=message.changes,
         )
         await self.mailer.send(mail_from="", to=message.mail_from, data=data)
+        self.metrics.reports_sent.labels(kind=f"dsn-{action.report}").inc()
         log.info("job=%s report=%s to_sender=yes status=%s", job.id, action.report, action.status)

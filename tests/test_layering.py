@@ -27,6 +27,8 @@ ALLOWED = {
     "bridge.convert": {"bridge.errors", "bridge.model", "bridge.codec", "bridge.convert"},
     "bridge.pipeline": {"bridge.errors", "bridge.model"},
     "bridge.worker": {
+        "bridge.logs",
+        "bridge.metrics",
         "bridge.errors",
         "bridge.model",
         "bridge.pipeline",
@@ -42,6 +44,7 @@ ALLOWED = {
     "bridge.routing": set(),
     "bridge.ids": set(),
     "bridge.logs": set(),
+    "bridge.metrics": set(),
 }
 
 
@@ -97,7 +100,7 @@ def test_only_app_picks_concrete_adapters() -> None:
 #: file helpers, the web server, and the seams (`adapters/*/base.py`) of the other adapters
 _ADAPTER_COMMON = ("bridge.errors", "bridge.model", "bridge.codec", "bridge.convert", "bridge.pipeline", "bridge.ids",
                    "bridge.routing", "bridge.config", "bridge.adapters.http", "bridge.adapters.files",
-                   "bridge.adapters.web")  # fmt: skip
+                   "bridge.adapters.web", "bridge.logs", "bridge.metrics")  # fmt: skip
 #: the SMTP adapter is the glue between aiosmtpd and the intake use case
 _ADAPTER_EXTRA = {"bridge.adapters.smtp": ("bridge.intake", "bridge.recipients")}
 

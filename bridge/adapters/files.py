@@ -26,3 +26,12 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def writable(folder: Path) -> str | None:
+    """None when files can be written in `folder` (made if missing); else why not (for `/readyz`)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{folder}: {exc.strerror}"
+    return None if os.access(folder, os.W_OK | os.X_OK) else f"{folder}: not writable"

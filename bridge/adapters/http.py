@@ -9,7 +9,9 @@ mapped to our delivery errors at this boundary (httpx's exceptions never leave i
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -61,3 +63,16 @@ def status_failure(where: str, response: httpx.Response) -> TemporaryFailure | P
     if response.status_code >= 500 or response.status_code in TEMPORARY_HTTP:
         return TemporaryFailure(detail, "4.4.2")
     return PermanentFailure(detail, "5.3.0")
+
+
+async def reachable(url: str, *, timeout_s: float = 2.0) -> str | None:
+    """None when a TCP connection to `url`'s host and port opens within `timeout_s`; else why not (for
+    `/readyz`: a peer that does not even accept connections cannot take a message)."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout_s)
+    except (OSError, TimeoutError) as exc:
+        return f"{parts.hostname}:{port} unreachable ({type(exc).__name__})"
+    writer.close()
+    return None

@@ -22,11 +22,13 @@ from bridge.adapters.mmsc.router import Router
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelReports
+from bridge.adapters.sms.smpp import SMPPPushSender
 from bridge.adapters.smtp.auth import PasswordChecker, checked_by_the_protocol, load_users, tls_context
 from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler
 from bridge.adapters.smtp.limits import ConnectionLimits, fit_open_files, quiet_accept_errors
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
+from bridge.adapters.web.ops import Operations
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
 from bridge.app.wiring import (
     ROUTES,
@@ -41,6 +43,7 @@ from bridge.config import Config, RouteConfig, RouteKind, SmsKind
 from bridge.convert.profile import Profile
 from bridge.errors import ConfigError, WorkerDied
 from bridge.intake import Intake, IntakeSettings
+from bridge.metrics import Metrics
 from bridge.model import MSISDN
 from bridge.pipeline import RetryPolicy
 from bridge.recipients import RecipientPolicy
@@ -73,10 +76,12 @@ class Bridge:
         self.push: PushSender | None = None
         self.router: Router | None = None
         self.http_port: int | None = None
+        self.admin_port: int | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self.worker_died = False
         self.password_checker: PasswordChecker | None = None
         self.tls: ssl.SSLContext | None = None
+        self.metrics = Metrics()
         self._executor = ThreadPoolExecutor(config.smtp.conversion_threads, thread_name_prefix="convert")
 
     async def start(self) -> None:
@@ -84,6 +89,7 @@ class Bridge:
         the routes, the worker, the intake use case, the web server and then the SMTP listener, last, so that no
         mail is taken before everything that handles it runs."""
         self.store = await open_store(self.config)
+        self.store.observe_commit = self.metrics.store_commit_seconds.observe
         self.mailer = make_mailer(self.config)
         self._install_web_surfaces()
         await self._make_routes()
@@ -108,6 +114,7 @@ class Bridge:
         c, d = self.config, self.config.delivery
         assert self.router is not None
         return Worker(
+            metrics=self.metrics,
             store=self.store,
             route=self.router,
             mailer=self.mailer,
@@ -135,6 +142,7 @@ class Bridge:
         c = self.config
         s, cv = c.smtp, c.convert
         return Intake(
+            metrics=self.metrics,
             settings=IntakeSettings(
                 hostname=s.hostname,
                 recipients=RecipientPolicy(
@@ -165,6 +173,9 @@ class Bridge:
     async def _start_web(self) -> None:
         c = self.config
         await self.web.start()
+        if self.web.running(Listener.ADMIN):
+            self.admin_port = self.web.port(Listener.ADMIN)
+            log.info("admin listening on %s:%d", c.admin.host, self.admin_port)
         if self.web.running(Listener.PUBLIC):
             self.http_port = self.web.port(Listener.PUBLIC)
             log.info("web side listening on %s:%d (%s)", c.mmsc.host, self.http_port, c.mmsc.base_url(self.http_port))
@@ -222,16 +233,26 @@ class Bridge:
     def _install_web_surfaces(self) -> None:
         """Each HTTP surface the configuration calls for, installed on the web server."""
         c = self.config
+        if c.admin.enabled:
+
+            async def routes() -> dict[str, str | None]:
+                return await self.router.readiness() if self.router is not None else {}
+
+            Operations(metrics=self.metrics, store=self.store, routes=routes).install(self.web)
         if any(r.kind is RouteKind.BUILTIN for r in c.routes):
-            MmscWeb(store=self.store, ack_wait_s=c.mmsc.ack_wait_s, on_answer=lambda: self.worker.wake()).install(
-                self.web
-            )
+            MmscWeb(
+                store=self.store,
+                ack_wait_s=c.mmsc.ack_wait_s,
+                on_answer=lambda: self.worker.wake(),
+                metrics=self.metrics,
+            ).install(self.web)
             if c.sms.kind is SmsKind.KANNEL and c.sms.kannel.dlr:
                 self.dlr = KannelReports()
                 self.dlr.install(self.web)
         callbacks = {r.label: r.mm7 for r in c.routes if r.kind is RouteKind.MM7}
         if callbacks:
             MM7Endpoint(
+                metrics=self.metrics,
                 routes=callbacks,
                 store=self.store,
                 mailer=self.mailer,
@@ -292,8 +313,15 @@ class Bridge:
             public_url = c.mmsc.base_url(self.web.port(Listener.PUBLIC))
             self.push = make_push_sender(c, public_url)
             await self.push.start()
+            if isinstance(self.push, SMPPPushSender):
+                push = self.push
+                self.metrics.watch_smpp(lambda: push.bound, lambda: push.in_flight)
             return BuiltinMMSC(
-                push=self.push, public_url=public_url, sender_in_notification=c.mmsc.sender_in_notification
+                push=self.push,
+                public_url=public_url,
+                sender_in_notification=c.mmsc.sender_in_notification,
+                metrics=self.metrics,
+                transport=c.sms.kind.value,
             )
         return ROUTES[rc.kind](rc)
 

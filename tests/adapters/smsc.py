@@ -116,7 +116,8 @@ class Relay:
     _conns: list[asyncio.StreamWriter] = field(default_factory=list)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        """Listen (again, on the same port after `stop`)."""
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

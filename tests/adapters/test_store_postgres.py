@@ -209,7 +209,12 @@ def test_bridge_db_status_shows_the_schema_and_the_jobs(tmp_path: Path) -> None:
     done = subprocess.run([str(BRIDGE), "db", "status", "--config", str(config)], capture_output=True, text=True,
                           timeout=60)  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"store": "postgresql", "schema_version": SCHEMA_VERSION, "jobs": {"queued": 3}}
+    assert json.loads(done.stdout) == {
+        "store": "postgresql",
+        "schema_version": SCHEMA_VERSION,
+        "jobs": {"queued": 3},
+        "oldest_due_at": 1000.0,
+    }
     # bridge queue works on it as on SQLite
     done = subprocess.run([str(BRIDGE), "queue", "ls", "--config", str(config)], capture_output=True, text=True,
                           timeout=60)  # fmt: skip

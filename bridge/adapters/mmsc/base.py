@@ -38,6 +38,10 @@ class Route(Protocol):
     async def close(self) -> None:
         """Let go of connections (HTTP clients); the route is not used afterwards."""
 
+    async def ready(self) -> str | None:
+        """None when the route could take a message now (its peer answers, its folder can be written); else why
+        not, in a few words (for `/readyz`)."""
+
 
 def handset_outcome(job: Job, *, mmsc_id: str | None, via: str = "") -> Delivery | None:
     """What the phone's answer already recorded on the job means, whoever reported it (the phone itself to the

@@ -23,7 +23,8 @@ from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
 from bridge.adapters.sms.base import PushSender
 from bridge.codec.mms import SendReq, decode_pdu, encode_pdu
 from bridge.convert.notification import notification_push
-from bridge.errors import DecodeError, PermanentFailure
+from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
+from bridge.metrics import Metrics
 from bridge.model import Job, StoredMessage
 
 
@@ -41,7 +42,11 @@ class BuiltinMMSC:
         public_url: str,
         sender_in_notification: bool = True,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
+        transport: str = "sms",
     ) -> None:
+        self.metrics = metrics or Metrics()
+        self.transport = transport
         self.push = push
         self.public_url = public_url
         self.sender_in_notification = sender_in_notification
@@ -49,6 +54,9 @@ class BuiltinMMSC:
 
     async def close(self) -> None:
         pass
+
+    async def ready(self) -> str | None:
+        return await self.push.ready()
 
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         answered = handset_outcome(job, mmsc_id=job.id)
@@ -71,7 +79,13 @@ class BuiltinMMSC:
             subject=request.subject,
             gateway_overhead=self.push.push_overhead,
         )
-        sms_id = await self.push.send(to=job.recipient, user_data=segments, pdu=encode_pdu(notification))
+        try:
+            sms_id = await self.push.send(to=job.recipient, user_data=segments, pdu=encode_pdu(notification))
+        except (TemporaryFailure, PermanentFailure) as exc:
+            result = "temporary-failure" if isinstance(exc, TemporaryFailure) else "permanent-failure"
+            self.metrics.notifications.labels(transport=self.transport, result=result).inc()
+            raise
+        self.metrics.notifications.labels(transport=self.transport, result="sent").inc()
         return Delivery(
             mmsc_id=job.id,
             pending=True,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import httpx
 
-from bridge.adapters.http import client, post, status_failure
+from bridge.adapters.http import client, post, reachable, status_failure
 from bridge.adapters.mmsc.base import Delivery
 from bridge.codec.mms import MMS_MEDIA_TYPE, readdress
 from bridge.config import EAIFSettings
@@ -31,6 +31,9 @@ class EAIFRoute:
         self.http = client(
             timeout_s=s.timeout_s, username=s.username, password=s.password, ca_file=s.ca_file, transport=transport
         )
+
+    async def ready(self) -> str | None:
+        return await reachable(self.url)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from bridge.adapters.files import write_atomically
+from bridge.adapters.files import writable, write_atomically
 from bridge.adapters.mmsc.base import Delivery
 from bridge.codec.mms import readdress
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
@@ -22,6 +22,9 @@ class FolderRoute:
 
     async def close(self) -> None:
         pass
+
+    async def ready(self) -> str | None:
+        return writable(self.folder)
 
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         try:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import httpx
 
-from bridge.adapters.http import client, post, status_failure
+from bridge.adapters.http import client, post, reachable, status_failure
 from bridge.adapters.mmsc.base import Delivery
 from bridge.codec.mms import MMS_MEDIA_TYPE, ResponseStatus, SendConf, decode_pdu, readdress
 from bridge.config import MM1Settings
@@ -59,6 +59,9 @@ class MM1Route:
             proxy=s.proxy,
             transport=transport,
         )
+
+    async def ready(self) -> str | None:
+        return await reachable(self.url)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from bridge.adapters.http import client, post, status_failure
+from bridge.adapters.http import client, post, reachable, status_failure
 from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
 from bridge.codec import mm7
 from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
@@ -52,6 +52,9 @@ class MM7Route:
             ca_file=settings.ca_file,
             transport=transport,
         )
+
+    async def ready(self) -> str | None:
+        return await reachable(self.settings.url)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -33,6 +33,7 @@ from bridge.codec import mm7
 from bridge.config import MM7Settings
 from bridge.convert.mdn import ReplyPart, build_mdn, original_message_id, read_report_address, reply_mail
 from bridge.errors import BridgeError, DecodeError
+from bridge.metrics import Metrics
 from bridge.model import Handset
 
 log = logging.getLogger("bridge.mm7")
@@ -60,7 +61,9 @@ class MM7Endpoint:
         reporting_ua: str,
         on_answer: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.routes = dict(routes)
         self.store = store
         self.mailer = mailer
@@ -148,6 +151,7 @@ class MM7Endpoint:
             now = self.clock()
             at = job.expires_at if event is Handset.DEFERRED else now
             state = await self.store.handset(job.id, event=event, now=now, at=at, report_allowed=True)
+            self.metrics.handset_answers.labels(answer=event.value).inc()
             if state is not None and event is not Handset.DEFERRED:
                 self.on_answer()
         log.info("mm7 route=%s report job=%s mm_status=%s", route, job.id, status or "-")
@@ -174,6 +178,7 @@ class MM7Endpoint:
                 subject=stored.subject,
             )
             await self.mailer.send(mail_from="", to=address, data=mdn)
+            self.metrics.reports_sent.labels(kind="mdn").inc()
         log.info("mm7 route=%s read_reply job=%s mm_status=%s mdn=%s", route, job.id, status, bool(address))
         return self._xml(mm7.encode_response("ReadReplyRsp", release=release, transaction_id=tid))
 

@@ -41,6 +41,16 @@ class Router:
         for route in self.routes.values():
             await route.close()
 
+    async def readiness(self) -> dict[str, str | None]:
+        """Each route's `ready()`, by name, asked at once."""
+        names = list(self.routes)
+        found = await asyncio.gather(*(self.routes[n].ready() for n in names))
+        return dict(zip(names, found, strict=True))
+
+    async def ready(self) -> str | None:
+        bad = [f"{name}: {why}" for name, why in (await self.readiness()).items() if why]
+        return "; ".join(bad) or None
+
     async def _via(self, name: str, job: Job, message: StoredMessage) -> Delivery:
         await self._pace(name)
         delivery = await self.routes[name].deliver(job, message)

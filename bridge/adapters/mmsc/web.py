@@ -37,6 +37,8 @@ from bridge.codec.mms import (
 )
 from bridge.convert.compose import retrieve_conf_from
 from bridge.errors import DecodeError, StoreError
+from bridge.logs import shown
+from bridge.metrics import Metrics
 from bridge.model import Handset, Job, JobState
 
 log = logging.getLogger("bridge.mmsc")
@@ -94,7 +96,9 @@ class MmscWeb:
         on_answer: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         cache_entries: int = 32,
+        metrics: Metrics | None = None,
     ) -> None:
+        self.metrics = metrics or Metrics()
         self.store = store
         self.ack_wait_s = ack_wait_s
         self.on_answer = on_answer
@@ -184,7 +188,10 @@ class MmscWeb:
             job.id, event=Handset.FETCHED, now=now, at=now + self.ack_wait_s, report_allowed=job.report_allowed
         )
         if state is not None:
-            log.info("job=%s state=%s to=%s", job.id, state, job.recipient.masked)
+            self.metrics.handset_answers.labels(answer=Handset.FETCHED.value).inc()
+            if job.state is JobState.NOTIFIED and job.updated_at is not None:
+                self.metrics.notified_to_fetched_seconds.observe(max(0.0, now - job.updated_at))
+            log.info("job=%s state=%s to=%s", job.id, state, shown(job.recipient))
 
     async def post_answer(self, request: web.Request) -> web.Response:
         media_type = request.content_type
@@ -215,7 +222,8 @@ class MmscWeb:
         except StoreError as exc:
             log.error("answer error=%r", exc)
             raise web.HTTPServiceUnavailable(text="store unavailable, try again\n") from exc
-        log.info("job=%s handset=%s state=%s to=%s", job.id, event, state or job.state, job.recipient.masked)
+        self.metrics.handset_answers.labels(answer=event.value).inc()
+        log.info("job=%s handset=%s state=%s to=%s", job.id, event, state or job.state, shown(job.recipient))
         if state is not None and event is not Handset.DEFERRED:
             self.on_answer()
         return web.Response(status=200)

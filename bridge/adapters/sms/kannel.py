@@ -29,7 +29,7 @@ from urllib.parse import quote_from_bytes
 import httpx
 from aiohttp import web
 
-from bridge.adapters.http import status_failure
+from bridge.adapters.http import reachable, status_failure
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.config import KannelSettings
 from bridge.errors import TemporaryFailure, Verdict, failure
@@ -75,6 +75,9 @@ class KannelPushSender:
 
     async def start(self) -> None:
         pass
+
+    async def ready(self) -> str | None:
+        return await reachable(self.settings.ppg_url or self.settings.sendsms_url)
 
     async def close(self) -> None:
         await self.http.aclose()

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bridge.adapters.files import write_atomically
+from bridge.adapters.files import writable, write_atomically
 from bridge.errors import TemporaryFailure
 from bridge.model import MSISDN
 
@@ -28,6 +28,9 @@ class OutboxPushSender:
 
     async def close(self) -> None:
         pass
+
+    async def ready(self) -> str | None:
+        return writable(self.folder)
 
     async def send(self, *, to: MSISDN, user_data: Sequence[bytes], pdu: bytes = b"") -> str | None:
         push_id = f"{time.time_ns()}{secrets.token_hex(2)}"

@@ -72,6 +72,18 @@ class SMPPPushSender:
         self.connects = 0
         self.last_error: str | None = None
 
+    @property
+    def bound(self) -> bool:
+        return self._bound.is_set()
+
+    @property
+    def in_flight(self) -> int:
+        """submit_sm sent and not answered yet: the window in use."""
+        return len(self._pending)
+
+    async def ready(self) -> str | None:
+        return None if self.bound else f"SMPP not bound ({self.last_error or 'connecting'})"
+
     async def start(self) -> None:
         if self._runner is None:
             self._runner = asyncio.create_task(self._run())

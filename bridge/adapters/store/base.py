@@ -171,7 +171,11 @@ class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore,
         ...
 
     async def status(self) -> dict[str, Any]:
-        """For `bridge db status`: the kind of store, its schema version, the jobs by state."""
+        """For `bridge db status` and `/metrics`: the kind of store, its schema version, the jobs by state
+        (`jobs`), and when the job due longest became due (`oldest_due_at`, None when none is due)."""
         ...
+
+    #: told how long each commit took
+    observe_commit: Callable[[float], None]
 
     async def close(self) -> None: ...

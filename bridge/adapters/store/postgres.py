@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -135,7 +136,7 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 _JOB_COLUMNS = (
     "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
     "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified, rcpt_to, token, handset, "
-    "report_allowed, route"
+    "report_allowed, route, updated_at"
 )
 _LEASED_COLUMNS = ", ".join("jobs." + c for c in _JOB_COLUMNS.split(", "))
 _FINAL = "('delivered', 'failed', 'expired')"
@@ -165,6 +166,7 @@ def _job(row: asyncpg.Record) -> Job:
         handset=Handset(row["handset"]) if row["handset"] else None,
         report_allowed=row["report_allowed"],
         route=row["route"],
+        updated_at=row["updated_at"],
     )
 
 
@@ -207,6 +209,8 @@ class PostgresJobStore:
         self._committer: asyncio.Task[None] | None = None
         self._listener: Connection | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        #: told how long each commit took (the bridge's metrics)
+        self.observe_commit: Callable[[float], None] = lambda seconds: None
 
     @classmethod
     async def open(
@@ -296,7 +300,9 @@ class PostgresJobStore:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
+                started = time.perf_counter()
                 outcomes = await self._run(functools.partial(self._apply, batch=batch))
+                self.observe_commit(time.perf_counter() - started)
             except StoreError as exc:
                 outcomes = [(False, exc)] * len(batch)
             for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -620,7 +626,12 @@ class PostgresJobStore:
         async def run(conn: Connection) -> dict[str, Any]:
             version = await conn.fetchval("SELECT MAX(version) FROM schema_version")
             counts = {r["state"]: r["n"] for r in await conn.fetch("SELECT state, count(*) AS n FROM jobs GROUP BY 1")}
-            return {"store": "postgresql", "schema_version": version, "jobs": counts}
+            oldest = await conn.fetchval(
+                "SELECT MIN(next_attempt_at) FROM jobs WHERE state IN ('queued', 'notified', 'retrieved')"
+                " AND next_attempt_at <= $1",
+                time.time(),
+            )
+            return {"store": "postgresql", "schema_version": version, "jobs": counts, "oldest_due_at": oldest}
 
         return await self._run(run)
 

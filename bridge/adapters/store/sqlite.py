@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -80,7 +81,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key) WHERE dedup_key
 _JOB_COLUMNS = (
     "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
     "next_attempt_at, lease_until, last_status, last_error, mmsc_id, delay_notified, rcpt_to, token, handset, "
-    "report_allowed, route"
+    "report_allowed, route, updated_at"
 )
 _FINAL = "('delivered', 'failed', 'expired')"
 
@@ -107,6 +108,7 @@ def _job(row: tuple[Any, ...]) -> Job:
         handset=Handset(row[17]) if row[17] else None,
         report_allowed=bool(row[18]),
         route=row[19],
+        updated_at=row[20],
     )
 
 
@@ -119,6 +121,8 @@ class SQLiteJobStore:
         self._db: sqlite3.Connection | None = None
         self._pending: list[tuple[Callable[[sqlite3.Connection], Any], bool, asyncio.Future[Any]]] = []
         self._committer: asyncio.Task[None] | None = None
+        #: told how long each commit took (the bridge's metrics)
+        self.observe_commit: Callable[[float], None] = lambda seconds: None
         # one process owns the file: its limits are counted in memory
         self._limits = LocalLimits()
         self.count_send = self._limits.count_send
@@ -175,7 +179,9 @@ class SQLiteJobStore:
         while self._pending:
             batch, self._pending = self._pending, []
             try:
+                started = time.perf_counter()
                 outcomes = await self._run(self._apply, [(body, durable) for body, durable, _ in batch])
+                self.observe_commit(time.perf_counter() - started)
             except StoreError as exc:
                 outcomes = [(False, exc)] * len(batch)
             for (_, _, future), (ok, value) in zip(batch, outcomes, strict=True):
@@ -469,7 +475,12 @@ class SQLiteJobStore:
     async def status(self) -> dict[str, Any]:
         def run() -> dict[str, Any]:
             counts = dict(self.db.execute("SELECT state, count(*) FROM jobs GROUP BY 1").fetchall())
-            return {"store": "sqlite", "path": str(self._path), "jobs": counts}
+            oldest = self.db.execute(
+                "SELECT MIN(next_attempt_at) FROM jobs WHERE state IN ('queued', 'notified', 'retrieved')"
+                " AND next_attempt_at <= ?",
+                (time.time(),),
+            ).fetchone()[0]
+            return {"store": "sqlite", "path": str(self._path), "jobs": counts, "oldest_due_at": oldest}
 
         return await self._run(run)
 
