@@ -100,7 +100,7 @@ def test_only_app_picks_concrete_adapters() -> None:
 #: file helpers, the web server, and the seams (`adapters/*/base.py`) of the other adapters
 _ADAPTER_COMMON = ("bridge.errors", "bridge.model", "bridge.codec", "bridge.convert", "bridge.pipeline", "bridge.ids",
                    "bridge.routing", "bridge.config", "bridge.adapters.http", "bridge.adapters.files",
-                   "bridge.adapters.web", "bridge.logs", "bridge.metrics")  # fmt: skip
+                   "bridge.adapters.web", "bridge.adapters.passwords", "bridge.logs", "bridge.metrics")  # fmt: skip
 #: the SMTP adapter is the glue between aiosmtpd and the intake use case
 _ADAPTER_EXTRA = {"bridge.adapters.smtp": ("bridge.intake", "bridge.recipients")}
 
