@@ -266,6 +266,7 @@ class Intake:
             auto_submitted=conv.auto_submitted,
             subject=conv.subject,
             changes=conv.changes,
+            mail_message_id=conv.mail_message_id,
         )
         jobs = []
         for i, rcpt in enumerate(sub.recipients):

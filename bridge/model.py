@@ -133,3 +133,15 @@ class StoredMessage:
     subject: str | None = None
     #: what the conversion left out or cut ("report.pdf (a media type the route cannot deliver)", ...)
     changes: tuple[str, ...] = ()
+    #: the mail's own Message-ID header (for operators' searches), when it had one
+    mail_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listed:
+    """One job as operators' lists show it: the job and what they filter on of its message."""
+
+    job: Job
+    mail_from: str
+    subject: str | None
+    mail_message_id: str | None

@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import pytest
 
-from bridge.adapters.store.base import JobStore, NewJob, Transition
+from bridge.adapters.store.base import Filter, JobStore, NewJob, Transition
 from bridge.adapters.store.postgres import PostgresJobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.errors import StoreError
@@ -324,5 +324,51 @@ def test_a_senders_count_and_a_routes_pace(kind: str, tmp_path: Path) -> None:
             # each slot is one interval after the one before, however quickly they are asked for
             assert waits[0] < 0.1 and all(0.1 < b - a < 0.21 for a, b in itertools.pairwise(waits)), waits
             assert await store.pace("route:y", interval_s=0.2) < 0.1
+
+    run(go())
+
+
+def test_operators_find_filter_page_and_cancel(kind: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            for i in range(5):
+                stored = dataclasses.replace(
+                    message(i, now=1000.0 + i),
+                    mail_from="Camera@Example.org" if i % 2 else "ops_100%@example.net",
+                    mail_message_id=f"<mail-{i}@example.org>",
+                    subject=f"subject {i}",
+                )
+                await store.put(stored, jobs(i, 2))
+            every = await store.find(Filter())
+            # newest first, each with what lists show of its message
+            assert [f.job.id for f in every][:3] == ["m4-1", "m4-0", "m3-1"] and len(every) == 10
+            assert every[0].mail_from == "ops_100%@example.net" and every[0].subject == "subject 4"
+            assert every[0].mail_message_id == "<mail-4@example.org>"
+            # paging: the next page starts after the last job of this one
+            first = await store.find(Filter(), limit=4)
+            last = first[-1].job
+            rest = await store.find(Filter(before=(last.created_at, last.id)), limit=100)
+            assert [f.job.id for f in first + rest] == [f.job.id for f in every]
+            assert {f.job.id for f in await store.find(Filter(sender="camera@"))} == {
+                f"m{i}-{k}" for i in (1, 3) for k in (0, 1)
+            }
+            # LIKE's own characters in a filter are taken as they are
+            assert len(await store.find(Filter(sender="100%"))) == 6
+            assert len(await store.find(Filter(sender="ops_1"))) == 6 and not await store.find(Filter(sender="o_s"))
+            assert {f.job.id for f in await store.find(Filter(number="4561"))} == {f"m{i}-1" for i in range(5)}
+            assert {f.job.id for f in await store.find(Filter(since=1001, until=1003))} == {
+                "m1-0", "m1-1", "m2-0", "m2-1"
+            }  # fmt: skip
+            for search in ("m2-1", "m2", "<mail-2@example.org>", "mail-2@example.org"):
+                assert {f.job.id for f in await store.find(Filter(search=search))} <= {"m2-0", "m2-1"}, search
+                assert "m2-1" in {f.job.id for f in await store.find(Filter(search=search))}, search
+            assert await store.find(Filter(search="' OR 1=1 --")) == []
+            # cancel: a pending job ends failed; a final one stays as it is
+            assert await store.cancel("m0-0", now=2000)
+            cancelled = await store.get("m0-0")
+            assert cancelled is not None and cancelled.state is JobState.FAILED and cancelled.last_status == "5.0.0"
+            assert not await store.cancel("m0-0", now=2001) and not await store.cancel("nope", now=2001)
+            assert [f.job.id for f in await store.find(Filter(state=JobState.FAILED))] == ["m0-0"]
+            assert await store.activity(since=1002) == {"accepted": 6, "failed": 1}
 
     run(go())

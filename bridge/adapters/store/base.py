@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bridge import ids
-from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
+from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
 
 
 def new_token() -> str:
@@ -148,8 +148,36 @@ class HandsetStore(Protocol):
     async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Filter:
+    """What operators' lists filter on; every field left None matches all. Newest first; `before` is the paging
+    cursor: the (created_at, id) of the last job of the previous page."""
+
+    state: JobState | None = None
+    route: str | None = None
+    #: digits the recipient's number ends with
+    number: str | None = None
+    #: part of the sender's address, any case
+    sender: str | None = None
+    since: float | None = None
+    until: float | None = None
+    #: a job id, a queue id, or the mail's Message-ID (with or without its angle brackets)
+    search: str | None = None
+    before: tuple[float, str] | None = None
+
+
 class OperatorStore(Protocol):
-    """What operators' commands need (`bridge queue`, later the console and the API)."""
+    """What operators' commands need (`bridge queue`, the console, later the API)."""
+
+    async def find(self, where: Filter, *, limit: int = 50) -> list[Listed]: ...
+
+    async def activity(self, *, since: float) -> dict[str, int]:
+        """Since `since`: jobs accepted (`accepted`), and jobs that reached each final state (by state)."""
+        ...
+
+    async def cancel(self, job_id: str, *, now: float) -> bool:
+        """A job not final yet ends `failed` (5.0.0, cancelled by an operator); False when it was final or unknown."""
+        ...
 
     async def get(self, job_id: str) -> Job | None: ...
 
@@ -179,3 +207,44 @@ class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore,
     observe_commit: Callable[[float], None]
 
     async def close(self) -> None: ...
+
+
+def filter_sql(where: Filter, placeholder: Callable[[int], str]) -> tuple[str, list[Any]]:
+    """The WHERE clause (over `jobs j JOIN messages m`) and its arguments for `where`, newest first, written
+    once for both stores; `placeholder(n)` is the store's n-th parameter mark (`?` or `$n`)."""
+    clauses: list[str] = []
+    args: list[Any] = []
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return placeholder(len(args))
+
+    def like(text: str) -> str:
+        escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return escaped
+
+    if where.state is not None:
+        clauses.append(f"j.state = {arg(where.state.value)}")
+    if where.route:
+        clauses.append(f"j.route = {arg(where.route)}")
+    if where.number:
+        digits = "".join(c for c in where.number if c.isdigit())
+        clauses.append(f"j.recipient LIKE {arg('%' + like(digits))} ESCAPE '\\'")
+    if where.sender:
+        clauses.append(f"lower(m.mail_from) LIKE {arg('%' + like(where.sender) + '%')} ESCAPE '\\'")
+    if where.since is not None:
+        clauses.append(f"j.created_at >= {arg(where.since)}")
+    if where.until is not None:
+        clauses.append(f"j.created_at < {arg(where.until)}")
+    if where.search:
+        text = where.search.strip()
+        bare = text.strip("<>")
+        clauses.append(
+            f"(j.id = {arg(text)} OR j.message_id = {arg(text)} OR m.mail_message_id = {arg('<' + bare + '>')}"
+            f" OR m.mail_message_id = {arg(bare)})"
+        )
+    if where.before is not None:
+        at, job_id = where.before
+        first, second = arg(at), arg(at)
+        clauses.append(f"(j.created_at < {first} OR (j.created_at = {second} AND j.id < {arg(job_id)}))")
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), args

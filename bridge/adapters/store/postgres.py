@@ -18,6 +18,7 @@ reconnects by itself and `open` retries with backoff, so a restarted PostgreSQL 
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import functools
 import logging
@@ -27,9 +28,9 @@ from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from bridge.adapters.store.base import NewJob, Transition
+from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql
 from bridge.errors import StoreError
-from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
+from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,14 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """
         ALTER TABLE messages ALTER COLUMN raw SET STORAGE EXTERNAL;
         ALTER TABLE messages ALTER COLUMN mms SET STORAGE EXTERNAL;
+        """,
+    ),
+    (
+        5,
+        """
+        ALTER TABLE messages ADD COLUMN mail_message_id text;
+        CREATE INDEX messages_mail_message_id ON messages (mail_message_id);
+        CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
         """,
     ),
 )
@@ -352,7 +361,7 @@ class PostgresJobStore:
                 return duplicates
             await conn.execute(
                 "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject, raw, mms,"
-                " changes) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                " changes, mail_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 message.id,
                 message.mail_from,
                 message.received_at,
@@ -363,6 +372,7 @@ class PostgresJobStore:
                 message.raw,
                 message.mms,
                 "\n".join(message.changes),
+                message.mail_message_id,
             )
             await conn.executemany(
                 "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state, created_at,"
@@ -570,7 +580,7 @@ class PostgresJobStore:
         async def run(conn: Connection) -> dict[str, StoredMessage]:
             rows = await conn.fetch(
                 f"SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, {raw_column}, mms,"
-                " changes FROM messages WHERE id = ANY($1::text[])",
+                " changes, mail_message_id FROM messages WHERE id = ANY($1::text[])",
                 wanted,
             )
             return {
@@ -585,6 +595,7 @@ class PostgresJobStore:
                     raw=bytes(row["raw"]),
                     mms=bytes(row["mms"]),
                     changes=tuple(row["changes"].split("\n")) if row["changes"] else (),
+                    mail_message_id=row["mail_message_id"],
                 )
                 for row in rows
             }
@@ -619,6 +630,48 @@ class PostgresJobStore:
             return max(0.0, float(wait))
 
         return await self._run(run)
+
+    async def find(self, where: Filter, *, limit: int = 50) -> builtins.list[Listed]:
+        clause, args = filter_sql(where, lambda n: f"${n}")
+        columns = ", ".join("j." + c for c in _JOB_COLUMNS.split(", "))
+
+        async def run(conn: Connection) -> builtins.list[Listed]:
+            rows = await conn.fetch(
+                f"SELECT {columns}, m.mail_from AS m_from, m.subject AS m_subject, m.mail_message_id AS m_id"
+                f" FROM jobs j JOIN messages m ON m.id = j.message_id{clause}"
+                f" ORDER BY j.created_at DESC, j.id DESC LIMIT ${len(args) + 1}",
+                *args,
+                limit,
+            )
+            return [
+                Listed(job=_job(r), mail_from=r["m_from"], subject=r["m_subject"], mail_message_id=r["m_id"])
+                for r in rows
+            ]
+
+        return await self._run(run)
+
+    async def activity(self, *, since: float) -> dict[str, int]:
+        async def run(conn: Connection) -> dict[str, int]:
+            rows = await conn.fetch(
+                f"SELECT state, count(*) AS n FROM jobs WHERE state IN {_FINAL} AND updated_at >= $1 GROUP BY 1", since
+            )
+            found = {r["state"]: r["n"] for r in rows}
+            found["accepted"] = await conn.fetchval("SELECT count(*) FROM jobs WHERE created_at >= $1", since)
+            return found
+
+        return await self._run(run)
+
+    async def cancel(self, job_id: str, *, now: float) -> bool:
+        async def body(conn: Connection) -> bool:
+            done = await conn.execute(
+                "UPDATE jobs SET state = 'failed', last_status = '5.0.0', last_error = 'cancelled by an operator',"
+                f" lease_owner = NULL, lease_until = NULL, updated_at = $1 WHERE id = $2 AND state NOT IN {_FINAL}",
+                now,
+                job_id,
+            )
+            return bool(done != "UPDATE 0")
+
+        return await self._write(body)
 
     async def status(self) -> dict[str, Any]:
         """For `bridge db status`: the schema version and the jobs by state."""

@@ -11,6 +11,7 @@ commit); none returns before that commit. Every sqlite3 error is raised as `Stor
 from __future__ import annotations
 
 import asyncio
+import builtins
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -18,10 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.adapters.store.base import NewJob, Transition
+from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql
 from bridge.adapters.store.limits import LocalLimits
 from bridge.errors import StoreError
-from bridge.model import MSISDN, Handset, Job, JobState, Notify, StoredMessage
+from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
 
 _T = TypeVar("_T")
 
@@ -146,8 +147,11 @@ class SQLiteJobStore:
         for name, decl in _ADDED_COLUMNS:
             if name not in have:
                 db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {decl}")
-        if "changes" not in {row[1] for row in db.execute("PRAGMA table_info(messages)")}:
+        message_columns = {row[1] for row in db.execute("PRAGMA table_info(messages)")}
+        if "changes" not in message_columns:
             db.execute("ALTER TABLE messages ADD COLUMN changes TEXT NOT NULL DEFAULT ''")
+        if "mail_message_id" not in message_columns:
+            db.execute("ALTER TABLE messages ADD COLUMN mail_message_id TEXT")
         db.executescript(_INDEXES)
         self._db = db
 
@@ -227,7 +231,7 @@ class SQLiteJobStore:
                 return duplicates
             db.execute(
                 "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject,"
-                " raw, mms, changes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " raw, mms, changes, mail_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.id,
                     message.mail_from,
@@ -239,6 +243,7 @@ class SQLiteJobStore:
                     message.raw,
                     message.mms,
                     "\n".join(message.changes),
+                    message.mail_message_id,
                 ),
             )
             db.executemany(
@@ -447,7 +452,7 @@ class SQLiteJobStore:
         def run() -> dict[str, StoredMessage]:
             rows = self.db.execute(
                 f"SELECT id, mail_from, received_at, envid, ret_full, auto_submitted, subject, {raw_column}, mms,"
-                " changes"
+                " changes, mail_message_id"
                 f" FROM messages WHERE id IN ({', '.join('?' * len(wanted))})",
                 wanted,
             ).fetchall()
@@ -463,11 +468,52 @@ class SQLiteJobStore:
                     raw=bytes(row[7]),
                     mms=bytes(row[8]),
                     changes=tuple(row[9].split("\n")) if row[9] else (),
+                    mail_message_id=row[10],
                 )
                 for row in rows
             }
 
         return await self._run(run) if wanted else {}
+
+    async def find(self, where: Filter, *, limit: int = 50) -> builtins.list[Listed]:
+        clause, args = filter_sql(where, lambda n: "?")
+        columns = ", ".join("j." + c for c in _JOB_COLUMNS.split(", "))
+
+        def run() -> builtins.list[Listed]:
+            rows = self.db.execute(
+                f"SELECT {columns}, m.mail_from, m.subject, m.mail_message_id FROM jobs j"
+                f" JOIN messages m ON m.id = j.message_id{clause} ORDER BY j.created_at DESC, j.id DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+            return [Listed(job=_job(r[:21]), mail_from=r[21], subject=r[22], mail_message_id=r[23]) for r in rows]
+
+        return await self._run(run)
+
+    async def activity(self, *, since: float) -> dict[str, int]:
+        def run() -> dict[str, int]:
+            found = dict(
+                self.db.execute(
+                    f"SELECT state, count(*) FROM jobs WHERE state IN {_FINAL} AND updated_at >= ? GROUP BY 1",
+                    (since,),
+                ).fetchall()
+            )
+            found["accepted"] = self.db.execute("SELECT count(*) FROM jobs WHERE created_at >= ?", (since,)).fetchone()[
+                0
+            ]
+            return found
+
+        return await self._run(run)
+
+    async def cancel(self, job_id: str, *, now: float) -> bool:
+        def body(db: sqlite3.Connection) -> bool:
+            cur = db.execute(
+                "UPDATE jobs SET state = 'failed', last_status = '5.0.0', last_error = 'cancelled by an operator',"
+                f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND state NOT IN {_FINAL}",
+                (now, job_id),
+            )
+            return cur.rowcount > 0
+
+        return await self._write(body, durable=True)
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """One process owns an SQLite store: its own intake wakes its worker, nobody else can."""
