@@ -394,15 +394,22 @@ class RouteConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AdminConfig:
-    """The web server's admin listener, for operators: `/metrics`, `/healthz`, `/readyz` (`adapters/web/ops.py`)."""
+    """The web server's admin listener, for operators: `/metrics`, `/healthz`, `/readyz` (`adapters/web/ops.py`),
+    and the console (`adapters/web/console.py`) when `users_file` names who may log in."""
 
     enabled: bool = False
     host: str = "127.0.0.1"
     port: int = 8089
+    users_file: str = ""
+    session_secret_file: str = ""
+    session_lifetime_s: float = 28_800.0
+    secure_cookies: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"admin.port: 0..65535, got {self.port}")
+        if not 60 <= self.session_lifetime_s <= 30 * 86_400:
+            raise ConfigError(f"admin.session_lifetime_s: 60 s to 30 days, got {self.session_lifetime_s}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,6 +30,8 @@ def check_files(config: Config) -> None:
         tls_context(s.tls_cert_file, s.tls_key_file)
     if s.users_file:
         load_users(Path(s.users_file))
+    if config.admin.users_file:
+        load_users(Path(config.admin.users_file), key="admin.users_file")
     folders = {"smtp.spool_dir": Path(s.spool_dir)}
     if not config.store.is_postgresql:
         folders["store.url"] = config.store.sqlite_path.parent

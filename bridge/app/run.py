@@ -9,6 +9,7 @@ import asyncio
 import gc
 import logging
 import os
+import secrets
 import signal
 import ssl
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler
 from bridge.adapters.smtp.limits import ConnectionLimits, fit_open_files, quiet_accept_errors
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
+from bridge.adapters.web.console import Console, ConsoleSettings
 from bridge.adapters.web.ops import Operations
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
 from bridge.app.wiring import (
@@ -55,6 +57,19 @@ log = logging.getLogger("bridge")
 DRAIN_S = 30.0
 
 
+def session_secret(path: str) -> bytes:
+    """The console's cookie-signing secret: the file's content, or a random one for this start."""
+    if not path:
+        return secrets.token_bytes(32)
+    try:
+        secret = Path(path).read_bytes().strip()
+    except OSError as exc:
+        raise ConfigError(f"admin.session_secret_file: {path}: cannot be read ({exc.strerror})") from exc
+    if len(secret) < 16:
+        raise ConfigError(f"admin.session_secret_file: {path}: at least 16 characters of secret, got {len(secret)}")
+    return secret
+
+
 class Bridge:
     """Everything `bridge serve` runs. `start()` binds and starts; `stop()` drains and closes."""
 
@@ -77,6 +92,7 @@ class Bridge:
         self.router: Router | None = None
         self.http_port: int | None = None
         self.admin_port: int | None = None
+        self.console: Console | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self.worker_died = False
         self.password_checker: PasswordChecker | None = None
@@ -239,6 +255,21 @@ class Bridge:
                 return await self.router.readiness() if self.router is not None else {}
 
             Operations(metrics=self.metrics, store=self.store, routes=routes).install(self.web)
+            if c.admin.users_file:
+                self.console = Console(
+                    settings=ConsoleSettings(
+                        session_secret=session_secret(c.admin.session_secret_file),
+                        session_lifetime_s=c.admin.session_lifetime_s,
+                        secure_cookies=c.admin.secure_cookies,
+                        public_url=c.mmsc.base_url(self.web.port(Listener.PUBLIC))
+                        if any(r.kind is RouteKind.BUILTIN for r in c.routes)
+                        else "",
+                    ),
+                    passwords=PasswordChecker(load_users(Path(c.admin.users_file), key="admin.users_file")),
+                    store=self.store,
+                    readiness=routes,
+                )
+                self.console.install(self.web)
         if any(r.kind is RouteKind.BUILTIN for r in c.routes):
             MmscWeb(
                 store=self.store,
@@ -335,6 +366,8 @@ class Bridge:
             await asyncio.sleep(0.05)
         if self._worker_task is not None and not self.worker_died:
             await self._worker_task
+        if self.console is not None:
+            self.console.close()
         await self.web.stop()
         if self.push is not None:
             await self.push.close()

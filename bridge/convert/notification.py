@@ -13,6 +13,11 @@ from bridge.codec.mms import MessageClass, MmsVersion, NotificationInd, encode_p
 from bridge.codec.wap_push import encode_wsp_push, segment_push
 
 
+def content_location(public_url: str, token: str) -> str:
+    """Where the phone fetches the message: the builtin MMSC's `/m/<token>` under its public URL."""
+    return f"{public_url.rstrip('/')}/m/{token}"
+
+
 def notification_push(
     *,
     transaction_id: str,

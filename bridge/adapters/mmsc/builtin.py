@@ -22,14 +22,10 @@ from datetime import timedelta
 from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
 from bridge.adapters.sms.base import PushSender
 from bridge.codec.mms import SendReq, decode_pdu, encode_pdu
-from bridge.convert.notification import notification_push
+from bridge.convert.notification import content_location, notification_push
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
 from bridge.metrics import Metrics
 from bridge.model import Job, StoredMessage
-
-
-def content_location(public_url: str, token: str) -> str:
-    return f"{public_url.rstrip('/')}/m/{token}"
 
 
 class BuiltinMMSC:
