@@ -23,7 +23,11 @@ import bcrypt
 import httpx
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException
+from selenium.common.exceptions import (
+    NoAlertPresentException,
+    NoSuchElementException,
+    StaleElementReferenceException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -108,7 +112,9 @@ def photo_mail(subject: str, *, pictures: int = 2) -> EmailMessage:
 
 
 def wait(driver: WebDriver, condition: object, timeout: float = 15) -> object:
-    return WebDriverWait(driver, timeout).until(condition)  # type: ignore[arg-type]
+    # a page being replaced (a form's answer, the live list) makes elements stale for a moment: look again
+    ignored = (NoSuchElementException, StaleElementReferenceException)
+    return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)  # type: ignore[arg-type]
 
 
 def login(driver: WebDriver, served: Served, password: str = PASSWORD) -> None:
@@ -181,6 +187,7 @@ def test_the_console_from_login_to_cancel(bridge: Served, browser: WebDriver) ->
     assert "m-notification-ind" in browser.find_element(By.ID, "notification").text.lower() or (
         "notification" in browser.find_element(By.ID, "notification").text.lower()
     )
+    assert "of the route's 307200" in browser.find_element(By.ID, "budget").text
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "console-message.png"))
     # resend the notification: a second push goes out
@@ -194,6 +201,11 @@ def test_the_console_from_login_to_cancel(bridge: Served, browser: WebDriver) ->
     browser.find_element(By.ID, "cancel").click()
     wait(browser, lambda d: d.find_element(By.ID, "job-state").text == "failed")
     assert not browser.find_elements(By.ID, "cancel") and "cancelled by an operator" in browser.page_source
+    # the overview: the job counted, the route ready, with its last success
+    browser.get(f"{bridge.admin}/")
+    assert "failed 1" in browser.find_element(By.ID, "jobs-by-state").text
+    routes = browser.find_element(By.ID, "routes").text
+    assert "builtin ready" in routes and "UTC" in routes
     # logged out, the pages are refused again
     browser.find_element(By.CSS_SELECTOR, "form.logout button").click()
     wait(browser, lambda d: d.current_url.endswith("/login"))

@@ -15,11 +15,12 @@ import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from bridge.adapters.mmsc.base import Route
 from bridge.adapters.mmsc.builtin import BuiltinMMSC
 from bridge.adapters.mmsc.mm7_endpoint import MM7Endpoint
-from bridge.adapters.mmsc.router import Router
+from bridge.adapters.mmsc.router import RouteHealth, Router
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelReports
@@ -254,6 +255,18 @@ class Bridge:
             async def routes() -> dict[str, str | None]:
                 return await self.router.readiness() if self.router is not None else {}
 
+            async def route_health() -> dict[str, dict[str, Any]]:
+                """Each route: ready or why not, and its last success and failure in this process."""
+                if self.router is None:
+                    return {}
+                ready = await self.router.readiness()
+                found = {}
+                for name, why in ready.items():
+                    h = self.router.health.get(name, RouteHealth())
+                    found[name] = {"ready": why, "last_success_at": h.last_success_at,
+                                   "last_failure_at": h.last_failure_at, "last_failure": h.last_failure}  # fmt: skip
+                return found
+
             Operations(metrics=self.metrics, store=self.store, routes=routes).install(self.web)
             if c.admin.users_file:
                 self.console = Console(
@@ -264,10 +277,13 @@ class Bridge:
                         public_url=c.mmsc.base_url(self.web.port(Listener.PUBLIC))
                         if any(r.kind is RouteKind.BUILTIN for r in c.routes)
                         else "",
+                        budgets={
+                            r.label: convert_profile(c.convert, r.profile or None).max_message_bytes for r in c.routes
+                        },
                     ),
                     passwords=PasswordChecker(load_users(Path(c.admin.users_file), key="admin.users_file")),
                     store=self.store,
-                    readiness=routes,
+                    routes=route_health,
                 )
                 self.console.install(self.web)
         if any(r.kind is RouteKind.BUILTIN for r in c.routes):

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from bridge.adapters.mmsc.base import Delivery, Route
 from bridge.adapters.store.base import LimitStore
@@ -16,6 +18,13 @@ from bridge.model import Job, StoredMessage
 from bridge.routing import RouteRule, choose
 
 log = logging.getLogger("bridge.route")
+
+
+@dataclass
+class RouteHealth:
+    last_success_at: float | None = None
+    last_failure_at: float | None = None
+    last_failure: str = ""
 
 
 class Router:
@@ -27,6 +36,8 @@ class Router:
         self.routes = dict(routes)
         self.rules = list(rules)
         self._interval = {name: 1.0 / rates[name] for name in self.routes if rates.get(name, 0.0) > 0}
+        #: each route's last success and last failure in this process, for the console
+        self.health: dict[str, RouteHealth] = {}
         self.limits = limits
 
     async def _pace(self, name: str) -> None:
@@ -53,7 +64,13 @@ class Router:
 
     async def _via(self, name: str, job: Job, message: StoredMessage) -> Delivery:
         await self._pace(name)
-        delivery = await self.routes[name].deliver(job, message)
+        health = self.health.setdefault(name, RouteHealth())
+        try:
+            delivery = await self.routes[name].deliver(job, message)
+        except (TemporaryFailure, PermanentFailure) as exc:
+            health.last_failure_at, health.last_failure = time.time(), f"{exc.status} {exc.detail}"
+            raise
+        health.last_success_at = time.time()
         return Delivery(
             mmsc_id=delivery.mmsc_id,
             pending=delivery.pending,

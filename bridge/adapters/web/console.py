@@ -28,7 +28,7 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,8 @@ class ConsoleSettings:
     secure_cookies: bool
     #: the builtin MMSC's public URL, for the notification as it was sent ("" without a builtin route)
     public_url: str = ""
+    #: each route's budget, in bytes of MMS
+    budgets: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -94,13 +96,13 @@ class Console:
         settings: ConsoleSettings,
         passwords: PasswordChecker,
         store: JobStore,
-        readiness: Callable[[], Awaitable[dict[str, str | None]]],
+        routes: Callable[[], Awaitable[dict[str, dict[str, Any]]]],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.passwords = passwords
         self.store = store
-        self.readiness = readiness
+        self.routes = routes
         self.clock = clock
         self.sessions = itsdangerous.URLSafeTimedSerializer(settings.session_secret, salt="console-session")
         self.login_tokens = itsdangerous.URLSafeTimedSerializer(settings.session_secret, salt="console-login")
@@ -209,7 +211,7 @@ class Console:
     async def get_overview(self, request: web.Request, session: dict[str, str]) -> web.Response:
         now = self.clock()
         status, activity, routes = await asyncio.gather(
-            self.store.status(), self.store.activity(since=now - 3600), self.readiness()
+            self.store.status(), self.store.activity(since=now - 3600), self.routes()
         )
         oldest = status.get("oldest_due_at")
         return self._page(
@@ -311,6 +313,7 @@ class Console:
             slides=slides,
             smil_problem=smil_problem,
             mms_bytes=len(message.mms),
+            budget=self.settings.budgets.get(job.route or "", max(self.settings.budgets.values(), default=0)),
             headers=[(k, str(v)) for k, v in mail.headers.items()] if mail is not None else [],
             tree=_tree(mail) if mail is not None else [],
             notification=self._notification(job, message),
