@@ -106,7 +106,13 @@ class Bridge:
         the routes, the worker, the intake use case, the web server and then the SMTP listener, last, so that no
         mail is taken before everything that handles it runs."""
         self.store = await open_store(self.config)
-        self.store.observe_commit = self.metrics.store_commit_seconds.observe
+        self.commits = 0
+
+        def committed(seconds: float) -> None:
+            self.commits += 1
+            self.metrics.store_commit_seconds.observe(seconds)
+
+        self.store.observe_commit = committed
         self.mailer = make_mailer(self.config)
         self._install_web_surfaces()
         await self._make_routes()
@@ -284,6 +290,7 @@ class Bridge:
                     passwords=PasswordChecker(load_users(Path(c.admin.users_file), key="admin.users_file")),
                     store=self.store,
                     routes=route_health,
+                    commits=lambda: self.commits,
                 )
                 self.console.install(self.web)
         if any(r.kind is RouteKind.BUILTIN for r in c.routes):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import json
 import logging
 import secrets
 import time
@@ -97,12 +96,14 @@ class Console:
         passwords: PasswordChecker,
         store: JobStore,
         routes: Callable[[], Awaitable[dict[str, dict[str, Any]]]],
+        commits: Callable[[], int],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.passwords = passwords
         self.store = store
         self.routes = routes
+        self.commits = commits
         self.clock = clock
         self.sessions = itsdangerous.URLSafeTimedSerializer(settings.session_secret, salt="console-session")
         self.login_tokens = itsdangerous.URLSafeTimedSerializer(settings.session_secret, salt="console-login")
@@ -266,19 +267,14 @@ class Console:
         )
 
     async def get_events(self, request: web.Request, session: dict[str, str]) -> web.StreamResponse:
-        """A server-sent event `change` whenever a job is added or changes state (looked for every second)."""
+        """A server-sent event `change` whenever the store committed something (looked at every second): the
+        store's commit count, kept in memory, costs the store nothing however many consoles are open."""
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"})
         await response.prepare(request)
-        seen: tuple[str, str | None] | None = None
+        seen: int | None = None
         try:
             while not self._closing.is_set():
-                mark: tuple[str, str | None] | None
-                try:
-                    status = await self.store.status()
-                    newest = await self.store.find(Filter(), limit=1)
-                    mark = (json.dumps(status["jobs"], sort_keys=True), newest[0].job.id if newest else None)
-                except StoreError:
-                    mark = seen
+                mark = self.commits()
                 if seen is not None and mark != seen:
                     await response.write(b"event: change\ndata: {}\n\n")
                 else:
