@@ -231,6 +231,7 @@ class Worker:
         )
         await self.mailer.send(mail_from="", to=full.mail_from, data=data)
         self.metrics.reports_sent.labels(kind="change-notice").inc()
+        await self.store.note(job.id, at=self.clock(), what="notice of what was left out sent to the sender")
         log.info("job=%s notice=changes to_sender=yes changes=%d", job.id, len(full.changes))
 
     async def _attempt(self, job: Job, message: StoredMessage) -> Outcome:
@@ -317,4 +318,7 @@ class Worker:
         )
         await self.mailer.send(mail_from="", to=message.mail_from, data=data)
         self.metrics.reports_sent.labels(kind=f"dsn-{action.report}").inc()
+        await self.store.note(
+            job.id, at=self.clock(), what=f"DSN ({action.report}, {action.status}) sent to the sender"
+        )
         log.info("job=%s report=%s to_sender=yes status=%s", job.id, action.report, action.status)

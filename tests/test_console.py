@@ -200,7 +200,11 @@ def test_the_console_from_login_to_cancel(bridge: Served, browser: WebDriver) ->
     wait(browser, lambda d: d.find_elements(By.ID, "cancel"))
     browser.find_element(By.ID, "cancel").click()
     wait(browser, lambda d: d.find_element(By.ID, "job-state").text == "failed")
-    assert not browser.find_elements(By.ID, "cancel") and "cancelled by an operator" in browser.page_source
+    assert not browser.find_elements(By.ID, "cancel")
+    timeline = browser.find_element(By.ID, "timeline").text
+    steps = ("accepted (250) from <camera@example.org>", "notified 4.0.0 via builtin", "queued again by an operator")
+    for step in (*steps, "cancelled by an operator"):
+        assert step in timeline, timeline
     # the overview: the job counted, the route ready, with its last success
     browser.get(f"{bridge.admin}/")
     assert "failed 1" in browser.find_element(By.ID, "jobs-by-state").text

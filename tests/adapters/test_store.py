@@ -372,3 +372,28 @@ def test_operators_find_filter_page_and_cancel(kind: str, tmp_path: Path) -> Non
             assert await store.activity(since=1002) == {"accepted": 6, "failed": 1}
 
     run(go())
+
+
+def test_each_job_keeps_its_timeline(kind: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            await store.put(message(1), jobs(1, 1))
+            [job] = await store.lease(owner="w", now=1001, lease_s=30, limit=10)
+            wait = Transition(job_id=job.id, owner="w", to=JobState.NOTIFIED, now=1002, at=2000, mmsc_id="x",
+                              route="builtin", status="4.0.0")  # fmt: skip
+            assert await store.record(wait)
+            # a worker that lost its lease records nothing, and nothing goes into the timeline
+            assert not await store.record(Transition(job_id=job.id, owner="gone", to=DELIVERED, now=1003))
+            await store.handset(job.id, event=Handset.FETCHED, now=1004, at=1005, report_allowed=True)
+            await store.note(job.id, at=1006, what="DSN (delivered, 2.0.0) sent to the sender")
+            assert await store.cancel(job.id, now=1007)
+            assert await store.events(job.id) == [
+                (1000.0, "accepted (250) from <a@example.org>"),
+                (1002.0, "notified 4.0.0 via builtin (x)"),
+                (1004.0, "the phone: fetched"),
+                (1006.0, "DSN (delivered, 2.0.0) sent to the sender"),
+                (1007.0, "cancelled by an operator"),
+            ]
+            assert await store.purge(job.id) and await store.events(job.id) == []
+
+    run(go())

@@ -154,6 +154,7 @@ class MM7Endpoint:
             self.metrics.handset_answers.labels(answer=event.value).inc()
             if state is not None and event is not Handset.DEFERRED:
                 self.on_answer()
+        await self.store.note(job.id, at=self.clock(), what=f"MM7 delivery report: {status or '-'}")
         log.info("mm7 route=%s report job=%s mm_status=%s", route, job.id, status or "-")
         return self._xml(mm7.encode_response("DeliveryReportRsp", release=release, transaction_id=tid))
 
@@ -179,6 +180,7 @@ class MM7Endpoint:
             )
             await self.mailer.send(mail_from="", to=address, data=mdn)
             self.metrics.reports_sent.labels(kind="mdn").inc()
+            await self.store.note(job.id, at=self.clock(), what=f"read report ({status}) sent to <{address}> as an MDN")
         log.info("mm7 route=%s read_reply job=%s mm_status=%s mdn=%s", route, job.id, status, bool(address))
         return self._xml(mm7.encode_response("ReadReplyRsp", release=release, transaction_id=tid))
 

@@ -110,7 +110,12 @@ class IntakeStore(LimitStore, Protocol):
 
 
 class QueueStore(Protocol):
-    """What the delivery worker needs: lease due jobs, read their messages, record what happened."""
+    """What the delivery worker needs: lease due jobs, read their messages, record what happened (each recorded
+    transition, the phone's word and operators' actions also go into the job's timeline, `events`)."""
+
+    async def note(self, job_id: str, *, at: float, what: str) -> None:
+        """Add a line to the job's timeline (a report sent, say)."""
+        ...
 
     async def lease(self, *, owner: str, now: float, lease_s: float, limit: int) -> list[Job]: ...
 
@@ -147,6 +152,8 @@ class HandsetStore(Protocol):
 
     async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage: ...
 
+    async def note(self, job_id: str, *, at: float, what: str) -> None: ...
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Filter:
@@ -170,6 +177,10 @@ class OperatorStore(Protocol):
     """What operators' commands need (`bridge queue`, the console, later the API)."""
 
     async def find(self, where: Filter, *, limit: int = 50) -> list[Listed]: ...
+
+    async def events(self, job_id: str) -> list[tuple[float, str]]:
+        """The job's timeline, oldest first."""
+        ...
 
     async def activity(self, *, since: float) -> dict[str, int]:
         """Since `since`: jobs accepted (`accepted`), and jobs that reached each final state (by state)."""
@@ -248,3 +259,15 @@ def filter_sql(where: Filter, placeholder: Callable[[int], str]) -> tuple[str, l
         first, second = arg(at), arg(at)
         clauses.append(f"(j.created_at < {first} OR (j.created_at = {second} AND j.id < {arg(job_id)}))")
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
+
+
+def transition_text(t: Transition) -> str:
+    """A recorded transition as the job's timeline says it."""
+    text = f"{t.to.value} {t.status}"
+    if t.route:
+        text += f" via {t.route}"
+    if t.mmsc_id and t.to in (JobState.DELIVERED, JobState.NOTIFIED):
+        text += f" ({t.mmsc_id})"
+    if t.error:
+        text += f": {t.error}"
+    return text

@@ -28,7 +28,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql
+from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, transition_text
 from bridge.errors import StoreError
 from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
 
@@ -139,8 +139,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX jobs_created ON jobs (created_at DESC, id DESC);
         """,
     ),
+    (
+        6,
+        """
+        CREATE TABLE events (seq bigserial PRIMARY KEY, job_id text NOT NULL, at double precision NOT NULL,
+                             what text NOT NULL);
+        CREATE INDEX events_job ON events (job_id, at);
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+_EVENT = "INSERT INTO events (job_id, at, what) VALUES ($1, $2, $3)"
 
 _JOB_COLUMNS = (
     "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
@@ -394,6 +403,9 @@ class PostgresJobStore:
                     for job in fresh
                 ],
             )
+            await conn.executemany(
+                _EVENT, [(job.id, message.received_at, f"accepted (250) from <{message.mail_from}>") for job in fresh]
+            )
             return duplicates
 
         return await self._write(body, wakes=True)
@@ -451,7 +463,10 @@ class PostgresJobStore:
                 t.owner,
                 *args,
             )
-            return bool(done != "UPDATE 0")
+            if done == "UPDATE 0":
+                return False
+            await conn.execute(_EVENT, t.job_id, t.now, transition_text(t))
+            return True
 
         return await self._write(body)
 
@@ -480,7 +495,10 @@ class PostgresJobStore:
                 now,
                 job_id,
             )
-            return state if done != "UPDATE 0" else None
+            if done == "UPDATE 0":
+                return None
+            await conn.execute(_EVENT, job_id, now, f"the phone: {event.value}")
+            return state
 
         return await self._write(body, wakes=True)
 
@@ -518,13 +536,17 @@ class PostgresJobStore:
                 now,
                 job_id,
             )
-            return bool(done != "UPDATE 0")
+            if done == "UPDATE 0":
+                return False
+            await conn.execute(_EVENT, job_id, now, "queued again by an operator")
+            return True
 
         return await self._write(body, wakes=True)
 
     async def purge(self, job_id: str) -> bool:
         async def body(conn: Connection) -> bool:
             message_id = await conn.fetchval("DELETE FROM jobs WHERE id = $1 RETURNING message_id", job_id)
+            await conn.execute("DELETE FROM events WHERE job_id = $1", job_id)
             if message_id is None:
                 return False
             await conn.execute(
@@ -669,9 +691,25 @@ class PostgresJobStore:
                 now,
                 job_id,
             )
-            return bool(done != "UPDATE 0")
+            if done == "UPDATE 0":
+                return False
+            await conn.execute(_EVENT, job_id, now, "cancelled by an operator")
+            return True
 
         return await self._write(body)
+
+    async def note(self, job_id: str, *, at: float, what: str) -> None:
+        async def body(conn: Connection) -> None:
+            await conn.execute(_EVENT, job_id, at, what)
+
+        await self._write(body)
+
+    async def events(self, job_id: str) -> builtins.list[tuple[float, str]]:
+        async def run(conn: Connection) -> builtins.list[tuple[float, str]]:
+            rows = await conn.fetch("SELECT at, what FROM events WHERE job_id = $1 ORDER BY at, seq", job_id)
+            return [(float(r["at"]), str(r["what"])) for r in rows]
+
+        return await self._run(run)
 
     async def status(self) -> dict[str, Any]:
         """For `bridge db status`: the schema version and the jobs by state."""

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql
+from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, transition_text
 from bridge.adapters.store.limits import LocalLimits
 from bridge.errors import StoreError
 from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
@@ -77,6 +77,8 @@ _INDEXES = """
 CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token);
 CREATE INDEX IF NOT EXISTS jobs_mmsc_id ON jobs (mmsc_id);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key) WHERE dedup_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS events (job_id TEXT NOT NULL, at REAL NOT NULL, what TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_job ON events (job_id, at);
 """
 
 _JOB_COLUMNS = (
@@ -85,6 +87,7 @@ _JOB_COLUMNS = (
     "report_allowed, route, updated_at"
 )
 _FINAL = "('delivered', 'failed', 'expired')"
+_EVENT = "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)"
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -268,6 +271,10 @@ class SQLiteJobStore:
                     for job in fresh
                 ],
             )
+            db.executemany(
+                "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)",
+                [(job.id, message.received_at, f"accepted (250) from <{message.mail_from}>") for job in fresh],
+            )
             return duplicates
 
         return await self._write(body, durable=True)
@@ -292,13 +299,17 @@ class SQLiteJobStore:
 
         return await self._write(body, durable=False)
 
-    async def _transition(self, job_id: str, owner: str, sql: str, args: tuple[Any, ...]) -> bool:
+    async def _transition(self, t: Transition, sql: str, args: tuple[Any, ...]) -> bool:
         # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses.
         def body(db: sqlite3.Connection) -> bool:
             cur = db.execute(
                 f"UPDATE jobs SET {sql} WHERE id = ? AND state = 'leased' AND lease_owner = ?",
-                (*args, job_id, owner),
+                (*args, t.job_id, t.owner),
             )
+            if cur.rowcount:
+                db.execute(
+                    "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)", (t.job_id, t.now, transition_text(t))
+                )
             return cur.rowcount > 0
 
         return await self._write(body, durable=False)
@@ -327,7 +338,7 @@ class SQLiteJobStore:
             sql = f"state = '{t.to.value}', last_status = ?, last_error = ?, updated_at = ?"
             args = (t.status, t.error, t.now)
         return await self._transition(
-            t.job_id, t.owner, sql + ", attempts = attempts + 1, lease_owner = NULL, lease_until = NULL", args
+            t, sql + ", attempts = attempts + 1, lease_owner = NULL, lease_until = NULL", args
         )
 
     async def handset(
@@ -351,6 +362,10 @@ class SQLiteJobStore:
                 f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND {where}",
                 (state.value, event.value, int(report_allowed), at, now, job_id),
             )
+            if cur.rowcount:
+                db.execute(
+                    "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)", (job_id, now, f"the phone: {event.value}")
+                )
             return state if cur.rowcount else None
 
         return await self._write(body, durable=True)
@@ -385,6 +400,10 @@ class SQLiteJobStore:
                 " updated_at = ? WHERE id = ? AND state IN ('queued', 'leased', 'notified')",
                 (now, now, job_id),
             )
+            if cur.rowcount:
+                db.execute(
+                    "INSERT INTO events (job_id, at, what) VALUES (?, ?, 'queued again by an operator')", (job_id, now)
+                )
             return cur.rowcount > 0
 
         return await self._write(body, durable=True)
@@ -395,6 +414,7 @@ class SQLiteJobStore:
             if row is None:
                 return False
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            db.execute("DELETE FROM events WHERE job_id = ?", (job_id,))
             if not db.execute("SELECT 1 FROM jobs WHERE message_id = ?", (row[0],)).fetchone():
                 db.execute("DELETE FROM messages WHERE id = ?", (row[0],))
             return True
@@ -511,9 +531,26 @@ class SQLiteJobStore:
                 f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND state NOT IN {_FINAL}",
                 (now, job_id),
             )
+            if cur.rowcount:
+                db.execute(
+                    "INSERT INTO events (job_id, at, what) VALUES (?, ?, 'cancelled by an operator')", (job_id, now)
+                )
             return cur.rowcount > 0
 
         return await self._write(body, durable=True)
+
+    async def note(self, job_id: str, *, at: float, what: str) -> None:
+        def body(db: sqlite3.Connection) -> None:
+            db.execute("INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)", (job_id, at, what))
+
+        await self._write(body, durable=False)
+
+    async def events(self, job_id: str) -> builtins.list[tuple[float, str]]:
+        def run() -> builtins.list[tuple[float, str]]:
+            rows = self.db.execute("SELECT at, what FROM events WHERE job_id = ? ORDER BY at, rowid", (job_id,))
+            return [(float(r[0]), str(r[1])) for r in rows]
+
+        return await self._run(run)
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """One process owns an SQLite store: its own intake wakes its worker, nobody else can."""

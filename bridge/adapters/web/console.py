@@ -313,7 +313,7 @@ class Console:
             headers=[(k, str(v)) for k, v in mail.headers.items()] if mail is not None else [],
             tree=_tree(mail) if mail is not None else [],
             notification=self._notification(job, message),
-            timeline=_timeline(job, message),
+            timeline=await self.store.events(job.id) or _timeline(job, message),
             final=job.state in FINAL,
         )
 
