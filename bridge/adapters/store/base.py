@@ -271,3 +271,14 @@ def transition_text(t: Transition) -> str:
     if t.error:
         text += f": {t.error}"
     return text
+
+
+def handset_rule(event: Handset) -> tuple[str, JobState]:
+    """Which jobs the phone's `event` may change (an SQL condition over `jobs`) and the state it leaves them in.
+    The fetch moves the job to `retrieved`; the phone's answers make it due for the worker to decide. A fetch never
+    overrides an acknowledgement that came first."""
+    if event is Handset.FETCHED:
+        return "state IN ('notified', 'leased') AND (handset IS NULL OR handset != 'acknowledged')", JobState.RETRIEVED
+    if event is Handset.ACKNOWLEDGED:
+        return "state IN ('notified', 'leased', 'retrieved')", JobState.RETRIEVED
+    return "state IN ('notified', 'leased')", JobState.NOTIFIED

@@ -28,7 +28,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, transition_text
+from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, handset_rule, transition_text
 from bridge.errors import StoreError
 from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
 
@@ -473,16 +473,7 @@ class PostgresJobStore:
     async def handset(
         self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
     ) -> JobState | None:
-        # as the SQLite store: a fetch never overrides an acknowledgement that came first
-        if event is Handset.FETCHED:
-            where = "state IN ('notified', 'leased') AND (handset IS NULL OR handset != 'acknowledged')"
-            state = JobState.RETRIEVED
-        elif event is Handset.ACKNOWLEDGED:
-            where = "state IN ('notified', 'leased', 'retrieved')"
-            state = JobState.RETRIEVED
-        else:
-            where = "state IN ('notified', 'leased')"
-            state = JobState.NOTIFIED
+        where, state = handset_rule(event)
 
         async def body(conn: Connection) -> JobState | None:
             done = await conn.execute(

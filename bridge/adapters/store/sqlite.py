@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, transition_text
+from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, handset_rule, transition_text
 from bridge.adapters.store.limits import LocalLimits
 from bridge.errors import StoreError
 from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
@@ -344,17 +344,7 @@ class SQLiteJobStore:
     async def handset(
         self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
     ) -> JobState | None:
-        # The fetch moves the job to `retrieved`; the phone's answers make it due at `at` for the worker to
-        # decide. A fetch never overrides an acknowledgement that came first.
-        if event is Handset.FETCHED:
-            where = "state IN ('notified', 'leased') AND (handset IS NULL OR handset != 'acknowledged')"
-            state = JobState.RETRIEVED
-        elif event is Handset.ACKNOWLEDGED:
-            where = "state IN ('notified', 'leased', 'retrieved')"
-            state = JobState.RETRIEVED
-        else:
-            where = "state IN ('notified', 'leased')"
-            state = JobState.NOTIFIED
+        where, state = handset_rule(event)
 
         def body(db: sqlite3.Connection) -> JobState | None:
             cur = db.execute(
