@@ -27,62 +27,31 @@ BINARIES = {
 }
 USER, PASSWORD = "bridge", "sendpw"
 
-CONFIG = """\
-group = core
-admin-port = {admin}
-admin-interface = 127.0.0.1
-admin-password = adminpw
-admin-deny-ip = "*.*.*.*"
-admin-allow-ip = "127.0.0.1"
-smsbox-port = {smsbox}
-smsbox-interface = 127.0.0.1
-wapbox-port = {wapbox}
-box-deny-ip = "*.*.*.*"
-box-allow-ip = "127.0.0.1"
-log-file = "{dir}/bearerbox.log"
-log-level = 1
-dlr-storage = internal
+#: the configuration contrib/kannel ships, which is what the tests run
+SHIPPED = Path(__file__).resolve().parents[2] / "contrib" / "kannel" / "kannel.conf"
 
-group = smsc
-smsc = fake
-smsc-id = fake
-port = {fake}
-connect-allow-ip = "127.0.0.1"
 
-group = smsbox
-bearerbox-host = 127.0.0.1
-bearerbox-port = {smsbox}
-sendsms-port = {sendsms}
-sendsms-interface = 127.0.0.1
-global-sender = 12345
-log-file = "{dir}/smsbox.log"
-log-level = 1
+def configured(ports: dict[str, int], folder: Path) -> str:
+    """contrib/kannel/kannel.conf with this test's ports, log folder and passwords, its groups otherwise as shipped."""
+    group, out = "", []
+    values = {
+        ("core", "admin-port"): ports["admin"], ("core", "admin-password"): "adminpw",
+        ("core", "smsbox-port"): ports["smsbox"], ("core", "wapbox-port"): ports["wapbox"],
+        ("smsc", "port"): ports["fake"], ("smsbox", "bearerbox-port"): ports["smsbox"],
+        ("smsbox", "sendsms-port"): ports["sendsms"], ("sendsms-user", "username"): USER,
+        ("sendsms-user", "password"): PASSWORD, ("ppg", "ppg-port"): ports["ppg"],
+    }  # fmt: skip
+    for line in SHIPPED.read_text().splitlines():
+        key, sep, _ = (part.strip() for part in line.partition("="))
+        if line.startswith("group ="):
+            group = line.split("=", 1)[1].strip()
+        elif sep and (group, key) in values:
+            line = f"{key} = {values[group, key]}"
+        elif sep and key == "log-file":
+            line = f'log-file = "{folder}/{group.replace("core", "bearerbox")}.log"'
+        out.append(line)
+    return "\n".join(out) + "\n"
 
-group = sendsms-user
-username = {user}
-password = {password}
-max-messages = 10
-concatenation = true
-
-group = sms-service
-keyword = default
-text = "no MO service"
-
-group = wapbox
-bearerbox-host = 127.0.0.1
-log-file = "{dir}/wapbox.log"
-log-level = 1
-
-group = ppg
-ppg-url = /wappush
-ppg-port = {ppg}
-ppg-deny-ip = "*.*.*.*"
-ppg-allow-ip = "127.0.0.1"
-trusted-pi = true
-concurrent-pushes = 10
-users = 10
-global-sender = 12345
-"""
 
 _GOT = re.compile(r"Got message (\d+): <(.*)>\s*$")
 
@@ -136,7 +105,7 @@ class Kannel:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.ports = {k: free_port() for k in ("admin", "smsbox", "wapbox", "fake", "sendsms", "ppg")}
         conf = self.folder / "kannel.conf"
-        conf.write_text(CONFIG.format(dir=self.folder, user=USER, password=PASSWORD, **self.ports))
+        conf.write_text(configured(self.ports, self.folder))
         self._start("bearerbox", "-v", "1", str(conf))
         _wait_port(self.ports["admin"], "bearerbox admin")
         _wait_port(self.ports["fake"], "bearerbox fake-SMSC listener")
