@@ -33,6 +33,7 @@ from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.web.console import Console, ConsoleSettings
 from bridge.adapters.web.ops import Operations
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
+from bridge.app.sdnotify import notify
 from bridge.app.wiring import (
     ROUTES,
     convert_options,
@@ -417,7 +418,9 @@ async def serve(config: Config, *, on_ready: Callable[[Bridge], None] | None = N
     loop.add_signal_handler(signal.SIGHUP, bridge.reload)
     if on_ready is not None:
         on_ready(bridge)
+    notify(f"READY=1\nSTATUS=SMTP on {config.smtp.host}:{bridge.port}")
     await bridge.stop_event.wait()
+    notify("STOPPING=1\nSTATUS=finishing the mail in flight")
     log.info("shutting down: no new mail, finishing what is in flight")
     await bridge.stop()
     if bridge.worker_died:
