@@ -145,3 +145,18 @@ class Listed:
     mail_from: str
     subject: str | None
     mail_message_id: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ApiKey:
+    """A key of the HTTP API: only its SHA-256 digest is stored; `webhook_secret` signs its status callbacks."""
+
+    id: str
+    name: str
+    digest: str
+    scopes: frozenset[str]
+    created_at: float
+    revoked_at: float | None = None
+    #: messages per minute it may send (0: no limit)
+    rate_per_minute: int = 0
+    webhook_secret: str = ""

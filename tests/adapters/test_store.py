@@ -20,7 +20,7 @@ from bridge.adapters.store.base import Filter, JobStore, NewJob, Transition
 from bridge.adapters.store.postgres import PostgresJobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
 from bridge.errors import StoreError
-from bridge.model import MSISDN, Handset, JobState, Notify, StoredMessage
+from bridge.model import MSISDN, ApiKey, Handset, JobState, Notify, StoredMessage
 from tests.pg import database_for, database_name
 
 T = TypeVar("T")
@@ -395,5 +395,25 @@ def test_each_job_keeps_its_timeline(kind: str, tmp_path: Path) -> None:
                 (1007.0, "cancelled by an operator"),
             ]
             assert await store.purge(job.id) and await store.events(job.id) == []
+
+    run(go())
+
+
+def test_api_keys_and_idempotent_answers(kind: str, tmp_path: Path) -> None:
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            key = ApiKey(id="k1", name="ticketing", digest="d" * 64, scopes=frozenset({"send", "read"}),
+                         created_at=1000.0, rate_per_minute=5, webhook_secret="whsec")  # fmt: skip
+            await store.add_key(key)
+            assert await store.key_by_digest("d" * 64) == key and await store.key_by_digest("e" * 64) is None
+            assert await store.keys() == [key]
+            assert await store.revoke_key("k1", now=2000) and not await store.revoke_key("k1", now=2001)
+            revoked = await store.key_by_digest("d" * 64)
+            assert revoked is not None and revoked.revoked_at == 2000
+            assert await store.remembered("k1", "abc") is None
+            await store.remember("k1", "abc", status=202, body='{"id": "m1"}', now=1000)
+            await store.remember("k1", "abc", status=500, body="later", now=1001)  # the first answer stays
+            assert await store.remembered("k1", "abc") == (202, '{"id": "m1"}')
+            assert await store.remembered("k2", "abc") is None
 
     run(go())

@@ -26,12 +26,13 @@ is served until then); the job rows stay for `bridge queue`.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bridge import ids
-from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
+from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage
 
 
 def new_token() -> str:
@@ -201,7 +202,26 @@ class OperatorStore(Protocol):
     async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage: ...
 
 
-class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore, Protocol):
+class ApiStore(Protocol):
+    """What the HTTP API needs besides intake and operators: its keys, and the answers it gave to an
+    `Idempotency-Key`."""
+
+    async def add_key(self, key: ApiKey) -> None: ...
+
+    async def key_by_digest(self, digest: str) -> ApiKey | None: ...
+
+    async def keys(self) -> builtins.list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str, *, now: float) -> bool: ...
+
+    async def remembered(self, key_id: str, idempotency_key: str) -> tuple[int, str] | None:
+        """The HTTP status and body given the first time this key sent this `Idempotency-Key`."""
+        ...
+
+    async def remember(self, key_id: str, idempotency_key: str, *, status: int, body: str, now: float) -> None: ...
+
+
+class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore, ApiStore, Protocol):
     """A whole store: every role, waking workers, and closing it."""
 
     async def watch(self, wake: Callable[[], None]) -> None:

@@ -30,7 +30,7 @@ import asyncpg
 
 from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, handset_rule, transition_text
 from bridge.errors import StoreError
-from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
+from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage
 
 log = logging.getLogger(__name__)
 
@@ -147,9 +147,34 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX events_job ON events (job_id, at);
         """,
     ),
+    (
+        7,
+        """
+        CREATE TABLE api_keys (id text PRIMARY KEY, name text NOT NULL, digest text NOT NULL UNIQUE,
+            scopes text NOT NULL, created_at double precision NOT NULL, revoked_at double precision,
+            rate_per_minute integer NOT NULL DEFAULT 0, webhook_secret text NOT NULL DEFAULT '');
+        CREATE TABLE idempotency (key_id text NOT NULL, idempotency_key text NOT NULL, status integer NOT NULL,
+            body text NOT NULL, created_at double precision NOT NULL, PRIMARY KEY (key_id, idempotency_key));
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES ($1, $2, $3)"
+_KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret"
+
+
+def _key(row: asyncpg.Record) -> ApiKey:
+    return ApiKey(
+        id=row["id"],
+        name=row["name"],
+        digest=row["digest"],
+        scopes=frozenset(s for s in row["scopes"].split(",") if s),
+        created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+        rate_per_minute=row["rate_per_minute"],
+        webhook_secret=row["webhook_secret"],
+    )
+
 
 _JOB_COLUMNS = (
     "id, message_id, recipient, original_recipient, notify, state, attempts, created_at, expires_at, "
@@ -701,6 +726,62 @@ class PostgresJobStore:
             return [(float(r["at"]), str(r["what"])) for r in rows]
 
         return await self._run(run)
+
+    # --- the HTTP API's keys and idempotency --------------------------------------------------------------
+
+    async def add_key(self, key: ApiKey) -> None:
+        async def body(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO api_keys (id, name, digest, scopes, created_at, revoked_at, rate_per_minute,"
+                " webhook_secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                key.id, key.name, key.digest, ",".join(sorted(key.scopes)), key.created_at, key.revoked_at,
+                key.rate_per_minute, key.webhook_secret,
+            )  # fmt: skip
+
+        await self._write(body)
+
+    async def key_by_digest(self, digest: str) -> ApiKey | None:
+        async def run(conn: Connection) -> ApiKey | None:
+            row = await conn.fetchrow(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE digest = $1", digest)
+            return _key(row) if row else None
+
+        return await self._run(run)
+
+    async def keys(self) -> builtins.list[ApiKey]:
+        async def run(conn: Connection) -> builtins.list[ApiKey]:
+            return [_key(r) for r in await conn.fetch(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
+
+        return await self._run(run)
+
+    async def revoke_key(self, key_id: str, *, now: float) -> bool:
+        async def body(conn: Connection) -> bool:
+            done = await conn.execute(
+                "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL", now, key_id
+            )
+            return bool(done != "UPDATE 0")
+
+        return await self._write(body)
+
+    async def remembered(self, key_id: str, idempotency_key: str) -> tuple[int, str] | None:
+        async def run(conn: Connection) -> tuple[int, str] | None:
+            row = await conn.fetchrow(
+                "SELECT status, body FROM idempotency WHERE key_id = $1 AND idempotency_key = $2",
+                key_id,
+                idempotency_key,
+            )
+            return (int(row["status"]), str(row["body"])) if row else None
+
+        return await self._run(run)
+
+    async def remember(self, key_id: str, idempotency_key: str, *, status: int, body: str, now: float) -> None:
+        async def write(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO idempotency (key_id, idempotency_key, status, body, created_at)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                key_id, idempotency_key, status, body, now,
+            )  # fmt: skip
+
+        await self._write(write)
 
     async def status(self) -> dict[str, Any]:
         """For `bridge db status`: the schema version and the jobs by state."""

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, handset_rule, transition_text
 from bridge.adapters.store.limits import LocalLimits
 from bridge.errors import StoreError
-from bridge.model import MSISDN, Handset, Job, JobState, Listed, Notify, StoredMessage
+from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage
 
 _T = TypeVar("_T")
 
@@ -78,6 +78,11 @@ CREATE INDEX IF NOT EXISTS jobs_token ON jobs (token);
 CREATE INDEX IF NOT EXISTS jobs_mmsc_id ON jobs (mmsc_id);
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_dedup ON jobs (dedup_key) WHERE dedup_key IS NOT NULL;
 CREATE TABLE IF NOT EXISTS events (job_id TEXT NOT NULL, at REAL NOT NULL, what TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, digest TEXT NOT NULL UNIQUE,
+    scopes TEXT NOT NULL, created_at REAL NOT NULL, revoked_at REAL, rate_per_minute INTEGER NOT NULL DEFAULT 0,
+    webhook_secret TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS idempotency (key_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, status INTEGER NOT NULL,
+    body TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (key_id, idempotency_key));
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, at);
 """
 
@@ -88,6 +93,20 @@ _JOB_COLUMNS = (
 )
 _FINAL = "('delivered', 'failed', 'expired')"
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)"
+_KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret"
+
+
+def _key(row: tuple[Any, ...] | Any) -> ApiKey:
+    return ApiKey(
+        id=row[0],
+        name=row[1],
+        digest=row[2],
+        scopes=frozenset(s for s in row[3].split(",") if s),
+        created_at=row[4],
+        revoked_at=row[5],
+        rate_per_minute=row[6],
+        webhook_secret=row[7],
+    )
 
 
 def _job(row: tuple[Any, ...]) -> Job:
@@ -541,6 +560,59 @@ class SQLiteJobStore:
             return [(float(r[0]), str(r[1])) for r in rows]
 
         return await self._run(run)
+
+    # --- the HTTP API's keys and idempotency --------------------------------------------------------------
+
+    async def add_key(self, key: ApiKey) -> None:
+        def body(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO api_keys (id, name, digest, scopes, created_at, revoked_at, rate_per_minute,"
+                " webhook_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key.id, key.name, key.digest, ",".join(sorted(key.scopes)), key.created_at, key.revoked_at,
+                 key.rate_per_minute, key.webhook_secret),
+            )  # fmt: skip
+
+        await self._write(body, durable=True)
+
+    async def key_by_digest(self, digest: str) -> ApiKey | None:
+        def run() -> ApiKey | None:
+            row = self.db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE digest = ?", (digest,)).fetchone()
+            return _key(row) if row else None
+
+        return await self._run(run)
+
+    async def keys(self) -> builtins.list[ApiKey]:
+        def run() -> builtins.list[ApiKey]:
+            return [_key(r) for r in self.db.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
+
+        return await self._run(run)
+
+    async def revoke_key(self, key_id: str, *, now: float) -> bool:
+        def body(db: sqlite3.Connection) -> bool:
+            cur = db.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (now, key_id))
+            return cur.rowcount > 0
+
+        return await self._write(body, durable=True)
+
+    async def remembered(self, key_id: str, idempotency_key: str) -> tuple[int, str] | None:
+        def run() -> tuple[int, str] | None:
+            row = self.db.execute(
+                "SELECT status, body FROM idempotency WHERE key_id = ? AND idempotency_key = ?",
+                (key_id, idempotency_key),
+            ).fetchone()
+            return (int(row[0]), str(row[1])) if row else None
+
+        return await self._run(run)
+
+    async def remember(self, key_id: str, idempotency_key: str, *, status: int, body: str, now: float) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT OR IGNORE INTO idempotency (key_id, idempotency_key, status, body, created_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (key_id, idempotency_key, status, body, now),
+            )
+
+        await self._write(write, durable=True)
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """One process owns an SQLite store: its own intake wakes its worker, nobody else can."""
