@@ -286,6 +286,39 @@ def _cmd_queue(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    """`bridge keys create|ls|revoke`: the HTTP API's keys, in the store."""
+    from bridge.app import open_store
+    from bridge.app.keys import new_key
+
+    config = load_config(args.config)
+
+    async def run() -> int:
+        store = await open_store(config)
+        try:
+            if args.action == "create":
+                key, secret = new_key(name=args.name or "", scopes=args.scope or [], rate_per_minute=args.rate)
+                await store.add_key(key)
+                print(json.dumps({"id": key.id, "name": key.name, "scopes": sorted(key.scopes), "key": secret,
+                                  "webhook_secret": key.webhook_secret}, indent=2))  # fmt: skip
+                print("bridge keys: the key is shown this once; the store keeps only its digest", file=sys.stderr)
+                return 0
+            if args.action == "ls":
+                for key in await store.keys():
+                    state = "revoked" if key.revoked_at else "active"
+                    print(f"{key.id}  {state:<8} {','.join(sorted(key.scopes)):<16} {key.name}")
+                return 0
+            if not args.id:
+                raise InputError("keys revoke: needs a key id")
+            ok = await store.revoke_key(args.id, now=time.time())
+            print(f"{args.id}: {'revoked' if ok else 'unknown or revoked already'}")
+            return 0 if ok else 1
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _cmd_db(args: argparse.Namespace) -> int:
     """`bridge db status`: which store, its schema version (migrations run when a store opens), jobs by state."""
     from bridge.app import open_store
@@ -391,6 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=100)
     q.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
     q.set_defaults(func=_cmd_queue)
+    keys = sub.add_parser("keys", help="the HTTP API's keys: create --name N --scope S [--rate R] | ls | revoke ID")
+    keys.add_argument("action", choices=("create", "ls", "revoke"))
+    keys.add_argument("id", nargs="?")
+    keys.add_argument("--name", default="")
+    keys.add_argument("--scope", action="append", help="send, read or admin (repeatable)")
+    keys.add_argument("--rate", type=int, default=0, help="messages a minute the key may send (0: no limit)")
+    keys.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
+    keys.set_defaults(func=_cmd_keys)
     db = sub.add_parser("db", help="the job store: status (its kind, schema version and jobs by state)")
     db.add_argument("action", choices=("status",))
     db.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")

@@ -96,6 +96,15 @@ class ConfigError(BridgeError):
     """A configuration problem; the message starts with `section.key:` or the file name."""
 
 
+class RequestRefused(BridgeError):
+    """An HTTP API request refused: the HTTP `status`, a short `title`, the detail (the message) and the RFC 3463
+    `code` when the refusal is the one SMTP would give (answered as RFC 9457 problem details)."""
+
+    def __init__(self, status: int, title: str, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail, self.code = status, title, detail, code
+
+
 class StoreError(BridgeError):
     """The job store failed; nothing was committed."""
 

@@ -102,7 +102,11 @@ _ADAPTER_COMMON = ("bridge.errors", "bridge.model", "bridge.codec", "bridge.conv
                    "bridge.routing", "bridge.config", "bridge.adapters.http", "bridge.adapters.files",
                    "bridge.adapters.web", "bridge.adapters.passwords", "bridge.logs", "bridge.metrics")  # fmt: skip
 #: the SMTP adapter is the glue between aiosmtpd and the intake use case
-_ADAPTER_EXTRA = {"bridge.adapters.smtp": ("bridge.intake", "bridge.recipients")}
+_ADAPTER_EXTRA = {
+    "bridge.adapters.smtp": ("bridge.intake", "bridge.recipients"),
+    # the HTTP API is the other way in: the same intake use case
+    "bridge.adapters.web": ("bridge.intake", "bridge.recipients"),
+}
 
 
 def test_adapters_import_no_other_adapter_but_through_its_seam() -> None:

@@ -30,6 +30,7 @@ from bridge.adapters.smtp.dkim import DkimChecker
 from bridge.adapters.smtp.intake import IntakeHandler
 from bridge.adapters.smtp.limits import ConnectionLimits, fit_open_files, quiet_accept_errors
 from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
+from bridge.adapters.web.api import Api
 from bridge.adapters.web.console import Console, ConsoleSettings
 from bridge.adapters.web.ops import Operations
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
@@ -275,6 +276,12 @@ class Bridge:
                 return found
 
             Operations(metrics=self.metrics, store=self.store, routes=routes).install(self.web)
+            Api(
+                intake=lambda: self.intake,
+                store=self.store,
+                domain=c.smtp.domains[0],
+                on_change=lambda: self.worker.wake(),
+            ).install(self.web)
             if c.admin.users_file:
                 self.console = Console(
                     settings=ConsoleSettings(

@@ -71,6 +71,11 @@ class WebServer:
             router.add_route(method, path, handler)
         self._installed.add(listener)
 
+    def allow_body(self, listener: Listener, max_bytes: int) -> None:
+        """Raise the largest request body the listener takes (a surface that receives whole messages)."""
+        app = self.apps[listener]
+        app._client_max_size = max(app._client_max_size, max_bytes)  # aiohttp reads its limit from there
+
     def port(self, listener: Listener) -> int:
         """The listener's port, binding its socket now if need be (so that port 0 is known before start)."""
         sock = self._sockets.get(listener)

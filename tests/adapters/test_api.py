@@ -1,0 +1,198 @@
+"""The HTTP API through real HTTP (httpx against the running bridge), every request and answer validated against
+the OpenAPI document kept in the repository (openapi-core), which itself passes openapi-spec-validator: each body
+type, each refusal with its RFC 3463 code, idempotency, paging, scopes, revoked keys, rate limits, cancelling."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from openapi_core import Config, OpenAPI
+from openapi_core.testing import MockRequest, MockResponse
+from openapi_spec_validator import validate
+
+from bridge.adapters.web.api import OPENAPI
+from bridge.app import Bridge
+from bridge.app.keys import new_key
+from bridge.config import AdminConfig
+from tests.adapters.bridge_fixture import builtin_config, running
+from tests.convert.helpers import mail, photo
+
+SPEC = json.loads(OPENAPI.read_text())
+# problem details are JSON (RFC 9457): read them as such
+CHECK = OpenAPI.from_dict(SPEC, config=Config(extra_media_type_deserializers={"application/problem+json": json.loads}))
+
+
+def test_the_openapi_document_is_valid_openapi_3_1() -> None:
+    validate(SPEC)
+    assert SPEC["openapi"].startswith("3.1")
+
+
+class Client:
+    """httpx, with each request and its answer checked against the OpenAPI document."""
+
+    def __init__(self, base: str, key: str | None) -> None:
+        self.base = base
+        self.http = httpx.AsyncClient(base_url=base, timeout=60)
+        self.key = key
+
+    async def call(
+        self, method: str, path: str, *, key: str | None = "default", wrong: bool = False, **kw: object
+    ) -> httpx.Response:
+        """`wrong`: the request breaks the document on purpose (no key, a type it does not take); only the
+        answer is checked then."""
+        headers = dict(kw.pop("headers", {}) or {})  # type: ignore[call-overload]
+        secret = self.key if key == "default" else key
+        if secret:
+            headers["Authorization"] = f"Bearer {secret}"
+        response = await self.http.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
+        self.check(response, check_request=not wrong)
+        return response
+
+    async def post(self, body: dict[str, object], **kw: object) -> httpx.Response:
+        return await self.call("POST", "/api/v1/messages", json=body, **kw)
+
+    def check(self, response: httpx.Response, *, check_request: bool = True) -> None:
+        request = response.request
+        url = urlsplit(str(request.url))
+        content_type = request.headers.get("content-type", "").split(";")[0]
+        mock = MockRequest(
+            self.base, request.method.lower(), url.path,
+            args=dict(httpx.QueryParams(url.query).multi_items()) if url.query else None,
+            headers=dict(request.headers),
+            # a request wrong on purpose is not read again when its answer is checked
+            data=request.content if check_request and content_type != "multipart/form-data" else None,
+            content_type=content_type or "application/json",
+        )  # fmt: skip
+        if check_request and content_type != "multipart/form-data" and not url.query:
+            CHECK.validate_request(mock)
+        answer = MockResponse(
+            response.content, status_code=response.status_code, headers=dict(response.headers),
+            content_type=response.headers.get("content-type", "").split(";")[0],
+        )  # fmt: skip
+        CHECK.validate_response(mock, answer)
+
+
+def with_api(tmp: Path, body: Callable[[Bridge, Client, dict[str, str]], Awaitable[None]]) -> None:
+    async def go() -> None:
+        config = dataclasses.replace(builtin_config(tmp), admin=AdminConfig(enabled=True, port=0))
+        async with running(config) as bridge:
+            keys: dict[str, str] = {}
+            for name, scopes, rate in (("sender", ["send", "read"], 0), ("reader", ["read"], 0), ("slow", ["send"], 1)):
+                key, secret = new_key(name=name, scopes=scopes, rate_per_minute=rate)
+                await bridge.store.add_key(key)
+                keys[name] = secret
+                keys[f"{name}-id"] = key.id
+            client = Client(f"http://127.0.0.1:{bridge.admin_port}", keys["sender"])
+            try:
+                await body(bridge, client, keys)
+            finally:
+                await client.http.aclose()
+
+    asyncio.run(go())
+
+
+def test_send_read_page_and_cancel(tmp_path: Path) -> None:
+    async def body(bridge: Bridge, api: Client, keys: dict[str, str]) -> None:
+        sent = await api.post({"to": ["+12015554567", "12015554568"], "subject": "Disk", "text": "db-1 at 91 %"})
+        assert sent.status_code == 202, sent.text
+        accepted = sent.json()
+        assert [j["to"] for j in accepted["jobs"]] == ["+12015554567", "+12015554568"]
+        # a photo as a form's file, and a whole mail
+        form = await api.call("POST", "/api/v1/messages", data={"to": "12015554567", "subject": "Door"},
+                              files={"files": ("door.jpg", photo(800, 600), "image/jpeg")})  # fmt: skip
+        assert form.status_code == 202, form.text
+        whole = await api.call("POST", "/api/v1/messages?to=12015554569&from=ops@example.org",
+                               content=mail("From the mail", subject="Raw"),
+                               headers={"Content-Type": "message/rfc822"})  # fmt: skip
+        assert whole.status_code == 202, whole.text
+        media = base64.b64encode(photo(320, 240)).decode()
+        picture = {"filename": "a.jpg", "content_type": "image/jpeg", "content": media}
+        with_media = await api.post({"to": ["12015554567"], "text": "see", "media": [picture]})
+        assert with_media.status_code == 202
+        for _ in range(200):
+            shown = (await api.call("GET", f"/api/v1/messages/{accepted['id']}")).json()
+            if all(r["state"] == "notified" for r in shown["recipients"]):
+                break
+            await asyncio.sleep(0.05)
+        assert [r["state"] for r in shown["recipients"]] == ["notified", "notified"]
+        assert shown["subject"] == "Disk" and shown["mms_bytes"] > 0
+        assert shown["recipients"][0]["timeline"][0]["what"].startswith("accepted (250)")
+        photo_message = (await api.call("GET", f"/api/v1/messages/{form.json()['id']}")).json()
+        assert photo_message["mms_bytes"] > 10_000  # the picture is in the MMS
+        # paging: one job a page, newest first, every job once
+        seen, cursor = [], None
+        while True:
+            page = (await api.call("GET", "/api/v1/messages?limit=1" + (f"&cursor={cursor}" if cursor else ""))).json()
+            seen += [j["id"] for j in page["jobs"]]
+            cursor = page.get("next_cursor")
+            if not cursor:
+                break
+        assert len(seen) == len(set(seen)) == 5
+        assert len((await api.call("GET", "/api/v1/messages?state=notified")).json()["jobs"]) >= 2
+        # cancel: what was not final ends failed
+        cancelled = await api.call("DELETE", f"/api/v1/messages/{accepted['id']}")
+        assert cancelled.status_code == 200
+        assert {r["state"] for r in cancelled.json()["recipients"]} == {"failed"}
+        assert (await api.call("GET", "/api/v1/messages/nope")).status_code == 404
+        served = await api.call("GET", "/api/openapi.json", key=None)  # the document needs no key
+        assert served.json() == SPEC
+
+    with_api(tmp_path, body)
+
+
+def test_refusals_are_problem_details_with_the_smtp_codes(tmp_path: Path) -> None:
+    async def body(bridge: Bridge, api: Client, keys: dict[str, str]) -> None:
+        async def problem(response: httpx.Response, status: int, code: str | None = None) -> dict[str, object]:
+            assert response.status_code == status, response.text
+            assert response.headers["content-type"].startswith("application/problem+json")
+            found = response.json()
+            assert found.get("code") == code, found
+            return found  # type: ignore[no-any-return]
+
+        await problem(await api.call("POST", "/api/v1/messages", key=None, wrong=True, json={"to": ["1"]}), 401)
+        await problem(await api.call("POST", "/api/v1/messages", key="mbk_nope", json={"to": ["1"]}), 401)
+        await problem(await api.call("POST", "/api/v1/messages", key=keys["reader"], json={"to": ["1"]}), 403)
+        bad_number = await api.call("POST", "/api/v1/messages", json={"to": ["12"], "text": "x"})
+        assert "12:" in (await problem(bad_number, 422, "5.1.1"))["detail"]  # type: ignore[operator]
+        clip = base64.b64encode(b"RIFF....AVI LIST").decode()
+        nothing = await api.post(
+            {"to": ["12015554567"], "media": [{"content": clip, "content_type": "video/x-msvideo"}]}
+        )
+        await problem(nothing, 422, "5.6.1")
+        json_type, text_type = {"Content-Type": "application/json"}, {"Content-Type": "text/plain"}
+        await problem(await api.call("POST", "/api/v1/messages", content=b"{", headers=json_type, wrong=True), 400)
+        await problem(await api.call("POST", "/api/v1/messages", content=b"x", headers=text_type, wrong=True), 415)
+        await problem(await api.post({"to": ["12015554567"], "subject": "a\r\nBcc: x"}), 400)
+        await problem(await api.post({"to": []}, wrong=True), 400)
+        # revoked: refused like an unknown key
+        await bridge.store.revoke_key(keys["reader-id"], now=1.0)
+        await problem(await api.call("GET", "/api/v1/messages", key=keys["reader"]), 401)
+        # over the key's rate: 429 with Retry-After
+        slow = {"to": ["12015554567"], "text": "one"}
+        assert (await api.call("POST", "/api/v1/messages", key=keys["slow"], json=slow)).status_code == 202
+        limited = await api.call("POST", "/api/v1/messages", key=keys["slow"], json=slow)
+        await problem(limited, 429)
+        assert limited.headers["retry-after"] == "60"
+
+    with_api(tmp_path, body)
+
+
+def test_a_retried_post_with_the_same_idempotency_key_sends_once(tmp_path: Path) -> None:
+    async def body(bridge: Bridge, api: Client, keys: dict[str, str]) -> None:
+        message = {"to": ["12015554567"], "text": "once"}
+        first = await api.call("POST", "/api/v1/messages", json=message, headers={"Idempotency-Key": "ticket-42"})
+        again = await api.call("POST", "/api/v1/messages", json=message, headers={"Idempotency-Key": "ticket-42"})
+        assert first.status_code == again.status_code == 202 and first.json() == again.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        other = await api.call("POST", "/api/v1/messages", json=message, headers={"Idempotency-Key": "ticket-43"})
+        assert other.json()["id"] != first.json()["id"]
+        assert len(await bridge.store.list()) == 2
+
+    with_api(tmp_path, body)
