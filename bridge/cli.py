@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bridge import __version__
 from bridge.codec.describe import Decoded, describe, render_text, value_of, vars_of
@@ -286,6 +287,74 @@ def _cmd_queue(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _cmd_send(args: argparse.Namespace) -> int:
+    """`bridge send`: a message through the running bridge's HTTP API (the admin listener), its ids printed;
+    with --wait, followed until every recipient's job is final (exit 0 when all were delivered, 2 when not)."""
+    import os
+
+    import httpx
+
+    config = load_config(args.config)
+    url = (
+        args.url or os.environ.get("MMS_BRIDGE_API_URL") or f"http://{config.admin.host}:{config.admin.port}"
+    ).rstrip("/")
+    key = args.key or os.environ.get("MMS_BRIDGE_API_KEY", "")
+    if not key:
+        raise InputError("send: an API key is needed (--key, or MMS_BRIDGE_API_KEY; `bridge keys create` makes one)")
+    text = sys.stdin.read() if args.text == "-" else args.text
+    files = []
+    for path in args.files:
+        try:
+            files.append(("files", (path.name, path.read_bytes(), _guess_type(path))))
+        except OSError as exc:
+            raise InputError(f"send: {path}: {exc.strerror}") from exc
+    data = {"to": args.to, **({"subject": args.subject} if args.subject else {}), **({"text": text} if text else {})}
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        with httpx.Client(base_url=url, headers=headers, timeout=args.timeout) as http:
+            sent = http.post("/api/v1/messages", data=data, files=files or None)
+            if sent.status_code != 202:
+                problem = _problem(sent)
+                print(f"bridge send: refused ({sent.status_code}): {problem}", file=sys.stderr)
+                return 1
+            accepted = sent.json()
+            print(f"message {accepted['id']}")
+            for job in accepted["jobs"]:
+                print(f"  job {job['id']} to {job['to']}")
+            if not args.wait:
+                return 0
+            deadline = time.monotonic() + args.wait_s
+            while True:
+                shown = http.get(f"/api/v1/messages/{accepted['id']}").json()
+                states = {r["id"]: r for r in shown["recipients"]}
+                if all(r["state"] in ("delivered", "failed", "expired") for r in states.values()):
+                    break
+                if time.monotonic() > deadline:
+                    print(f"bridge send: not final after {args.wait_s:g} s", file=sys.stderr)
+                    return 2
+                time.sleep(1.0)
+    except httpx.HTTPError as exc:
+        raise InputError(f"send: {url}: {exc}") from exc
+    for job in states.values():
+        print(f"  job {job['id']}: {job['state']} {job['status'] or ''} {job['error'] or ''}".rstrip())
+    return 0 if all(r["state"] == "delivered" for r in states.values()) else 2
+
+
+def _problem(response: Any) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return str(response.text[:200])
+    code = f"{body['code']} " if body.get("code") else ""
+    return f"{code}{body.get('detail') or body.get('title')}"
+
+
+def _guess_type(path: Path) -> str:
+    import mimetypes
+
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
 def _cmd_keys(args: argparse.Namespace) -> int:
     """`bridge keys create|ls|revoke`: the HTTP API's keys, in the store."""
     from bridge.app import open_store
@@ -424,6 +493,18 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--limit", type=int, default=100)
     q.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
     q.set_defaults(func=_cmd_queue)
+    snd = sub.add_parser("send", help="send a message through the running bridge's HTTP API")
+    snd.add_argument("--to", action="append", required=True, help="a phone number (repeatable)")
+    snd.add_argument("--subject", default="")
+    snd.add_argument("--text", default="", help="the text, or - to read it from stdin")
+    snd.add_argument("files", nargs="*", type=Path, help="pictures, sounds, clips to attach")
+    snd.add_argument("--url", default="", help="the API (default: MMS_BRIDGE_API_URL, or the admin listener)")
+    snd.add_argument("--key", default="", help="an API key (default: MMS_BRIDGE_API_KEY)")
+    snd.add_argument("--wait", action="store_true", help="follow the message until every job is final")
+    snd.add_argument("--wait-s", type=float, default=600.0, help="with --wait: give up after this many seconds")
+    snd.add_argument("--timeout", type=float, default=60.0, help="seconds for each HTTP request")
+    snd.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
+    snd.set_defaults(func=_cmd_send)
     keys = sub.add_parser("keys", help="the HTTP API's keys: create --name N --scope S [--rate R] | ls | revoke ID")
     keys.add_argument("action", choices=("create", "ls", "revoke"))
     keys.add_argument("id", nargs="?")

@@ -61,3 +61,60 @@ def test_serve_says_ready_to_systemd_once_smtp_listens_and_stopping_when_told(tm
         if proc.poll() is None:
             proc.kill()
         sock.close()
+
+
+def test_bridge_keys_and_bridge_send_through_a_running_bridge(tmp_path: Path) -> None:
+    import json
+
+    from tests.convert.helpers import photo
+
+    config = tmp_path / "b.toml"
+    config.write_text(
+        f'[smtp]\nport = 0\ndomains = ["mms.example.net"]\nspool_dir = "{tmp_path}/spool"\n'
+        f'[store]\nurl = "sqlite:///{tmp_path}/b.db"\n[route]\nkind = "builtin"\n[mmsc]\nport = 0\nack_wait_s = 0.3\n'
+        f'[sms]\noutbox = "{tmp_path}/sms"\n[reports]\noutbox = "{tmp_path}/o"\n[admin]\nenabled = true\nport = 0\n'
+    )
+    made = subprocess.run([str(BRIDGE), "keys", "create", "--name", "ticketing", "--scope", "send", "--scope", "read",
+                           "--config", str(config)], capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    key = json.loads(made.stdout)["key"]
+    listed = subprocess.run([str(BRIDGE), "keys", "ls", "--config", str(config)], capture_output=True, text=True)
+    assert "active" in listed.stdout and "ticketing" in listed.stdout and key not in listed.stdout
+    proc = subprocess.Popen([str(BRIDGE), "serve", "--config", str(config)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = [proc.stdout.readline() for _ in range(3)]
+        url = lines[2].split("admin on ")[1].strip()
+        picture = tmp_path / "door.jpg"
+        picture.write_bytes(photo(640, 480))
+        env = {**os.environ, "MMS_BRIDGE_API_KEY": key}
+        send = subprocess.Popen(
+            [str(BRIDGE), "send", "--url", url, "--to", "+12015554567", "--subject", "Door", "--text", "-",
+             "--wait", "--wait-s", "60", str(picture), "--config", str(config)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert send.stdin is not None
+        send.stdin.write("Someone at the door\n")
+        send.stdin.close()
+        # the virtual phone fetches it and acknowledges: --wait then sees it delivered
+        phone = subprocess.run([str(BRIDGE), "phone", "--once", "--wait", "30", "--outbox", str(tmp_path / "sms"),
+                                "--inbox", str(tmp_path / "phone"), "--config", str(config)],
+                               capture_output=True, text=True, timeout=90)  # fmt: skip
+        assert phone.returncode == 0, phone.stderr
+        send.wait(timeout=90)
+        assert send.stdout is not None and send.stderr is not None
+        out, err = send.stdout.read(), send.stderr.read()
+        assert send.returncode == 0, err
+        assert out.startswith("message ") and "to +12015554567" in out and ": delivered 2.0.0" in out
+        [folder] = list((tmp_path / "phone").iterdir())
+        assert any(p.suffix == ".jpg" for p in folder.iterdir())
+        refused = subprocess.run([str(BRIDGE), "send", "--url", url, "--to", "12", "--text", "x", "--config",
+                                  str(config)], capture_output=True, text=True, env=env, timeout=60)  # fmt: skip
+        assert refused.returncode == 1 and "refused (422): 5.1.1" in refused.stderr
+        keyless = {k: v for k, v in env.items() if k != "MMS_BRIDGE_API_KEY"}
+        nokey = subprocess.run([str(BRIDGE), "send", "--url", url, "--to", "12015554567", "--config", str(config)],
+                               capture_output=True, text=True, env=keyless, timeout=60)  # fmt: skip
+        assert nokey.returncode == 1 and "MMS_BRIDGE_API_KEY" in nokey.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)

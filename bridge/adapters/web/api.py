@@ -4,7 +4,8 @@ served at `/api/openapi.json`.
 - Keys: `Authorization: Bearer <key>` only (never a query parameter); the store keeps a SHA-256 digest; scopes
   `send`, `read`, `admin`; a revoked key is refused like an unknown one (401); each key's `rate_per_minute` is
   counted in the store, for every bridge sharing it.
-- `POST /api/v1/messages` takes `multipart/form-data` (to — repeated —, from, subject, text, files), JSON (media
+- `POST /api/v1/messages` takes a form (`multipart/form-data` with files, or urlencoded: to — repeated —, from,
+  subject, text), JSON (media
   as base64), or a whole mail (`message/rfc822`, with `to` in the query). It becomes a mail and goes through the
   same intake use case as SMTP: the same sender policy (the key is the authenticated identity), the same
   recipients' rules, the same conversion and budget, the same refusals with the same RFC 3463 codes, answered as
@@ -27,6 +28,7 @@ from email.parser import BytesParser
 from email.policy import SMTP, default
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 from aiohttp import web
 
@@ -216,11 +218,22 @@ class Api:
                 files.append((str(item.get("filename") or f"file{i}"), str(item.get("content_type") or ""), data))
             fields = {k: body.get(k) for k in ("from", "subject", "text")}
             return self._compose(fields, to if isinstance(to, list) else [to], files)
+        if media_type == "application/x-www-form-urlencoded":
+            try:
+                values = parse_qs((await request.read()).decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+            except UnicodeDecodeError as exc:
+                raise Problem(400, "Bad request", "the form is not UTF-8") from exc
+            plain: dict[str, Any] = {k: values[k][0] if values.get(k) else None for k in ("from", "subject", "text")}
+            return self._compose(plain, list(values.get("to", [])), [])
         if media_type == "multipart/form-data":
             values, files = _form(request.headers.get("Content-Type", ""), await request.read())
             named: dict[str, Any] = {k: values[k][0] if values.get(k) else None for k in ("from", "subject", "text")}
             return self._compose(named, list(values.get("to", [])), files)
-        raise Problem(415, "Unsupported media type", "send multipart/form-data, application/json or message/rfc822")
+        raise Problem(
+            415,
+            "Unsupported media type",
+            "send multipart/form-data, application/x-www-form-urlencoded, application/json or message/rfc822",
+        )
 
     def _compose(
         self, fields: dict[str, Any], to: list[Any], files: list[tuple[str, str, bytes]]
