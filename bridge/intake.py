@@ -94,6 +94,9 @@ class Submission:
     identity: str | None = None
     #: the way in's check of the mail's own signature, run on the mail once it is read
     verify: Callable[[bytes], Awaitable[MailVerdict]] | None = None
+    #: sent through the HTTP API: where its state changes are posted, and by which key
+    status_callback: str | None = None
+    api_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -267,6 +270,8 @@ class Intake:
             subject=conv.subject,
             changes=conv.changes,
             mail_message_id=conv.mail_message_id,
+            status_callback=sub.status_callback,
+            api_key_id=sub.api_key_id,
         )
         jobs = []
         for i, rcpt in enumerate(sub.recipients):

@@ -135,6 +135,9 @@ class StoredMessage:
     changes: tuple[str, ...] = ()
     #: the mail's own Message-ID header (for operators' searches), when it had one
     mail_message_id: str | None = None
+    #: sent through the HTTP API: where each recipient's state changes are posted, and the key whose secret signs
+    status_callback: str | None = None
+    api_key_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,3 +163,15 @@ class ApiKey:
     #: messages per minute it may send (0: no limit)
     rate_per_minute: int = 0
     webhook_secret: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Webhook:
+    """One status callback to post: the body is JSON, signed with `secret` (the API key's webhook secret)."""
+
+    id: int
+    url: str
+    body: str
+    secret: str
+    attempts: int
+    created_at: float

@@ -34,6 +34,7 @@ from bridge.adapters.web.api import Api
 from bridge.adapters.web.console import Console, ConsoleSettings
 from bridge.adapters.web.ops import Operations
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
+from bridge.adapters.web.webhooks import WebhookSender
 from bridge.app.sdnotify import notify
 from bridge.app.wiring import (
     ROUTES,
@@ -96,6 +97,8 @@ class Bridge:
         self.http_port: int | None = None
         self.admin_port: int | None = None
         self.console: Console | None = None
+        self.webhooks: WebhookSender | None = None
+        self._webhook_task: asyncio.Task[None] | None = None
         self._worker_task: asyncio.Task[None] | None = None
         self.worker_died = False
         self.password_checker: PasswordChecker | None = None
@@ -124,6 +127,8 @@ class Bridge:
         await self._listen_smtp()
         await self.store.watch(self.worker.wake)
         self._worker_task = asyncio.create_task(self.worker.run(self.stop_event))
+        if self.webhooks is not None:
+            self._webhook_task = asyncio.create_task(self.webhooks.run(self.stop_event))
         self._worker_task.add_done_callback(self._worker_ended)
 
     async def _make_routes(self) -> None:
@@ -276,6 +281,7 @@ class Bridge:
                 return found
 
             Operations(metrics=self.metrics, store=self.store, routes=routes).install(self.web)
+            self.webhooks = WebhookSender(self.store)
             Api(
                 intake=lambda: self.intake,
                 store=self.store,
@@ -399,6 +405,8 @@ class Bridge:
             await self._worker_task
         if self.console is not None:
             self.console.close()
+        if self._webhook_task is not None:
+            await self._webhook_task
         await self.web.stop()
         if self.push is not None:
             await self.push.close()

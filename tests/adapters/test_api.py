@@ -196,3 +196,65 @@ def test_a_retried_post_with_the_same_idempotency_key_sends_once(tmp_path: Path)
         assert len(await bridge.store.list()) == 2
 
     with_api(tmp_path, body)
+
+
+def test_status_callbacks_are_signed_and_retried_until_the_receiver_takes_them(tmp_path: Path) -> None:
+    import hashlib
+    import hmac
+
+    from aiohttp import web
+
+    from bridge.phone import Answer, Phone
+    from tests.adapters.smsc import free_port
+
+    received: list[tuple[dict[str, str], bytes]] = []
+    refuse = {"first": True}
+
+    async def receiver(request: web.Request) -> web.Response:
+        body = await request.read()
+        if refuse["first"]:  # the receiver fails once: the callback comes again
+            refuse["first"] = False
+            return web.Response(status=500)
+        received.append((dict(request.headers), body))
+        return web.Response(status=204)
+
+    async def body(bridge: Bridge, api: Client, keys: dict[str, str]) -> None:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/hooks"
+        for bad in ("file:///etc/passwd", "javascript:alert(1)", "ftp://127.0.0.1/x", "http:///nohost"):
+            refused = await api.post({"to": ["12015554567"], "text": "x", "status_callback": bad})
+            assert refused.status_code == 400 and "status_callback" in refused.json()["detail"], bad
+        # the receiver is down when the first events come
+        sent = await api.post({"to": ["12015554567"], "text": "call me back", "status_callback": url})
+        assert sent.status_code == 202
+        job_id = sent.json()["jobs"][0]["id"]
+        for _ in range(200):
+            job = await bridge.store.get(job_id)
+            if job is not None and job.state.value == "notified":
+                break
+            await asyncio.sleep(0.05)
+        phone = Phone(outbox=tmp_path / "sms", inbox=tmp_path / "phone", answer=Answer.ACKNOWLEDGE)
+        await asyncio.to_thread(phone.poll)
+        await asyncio.sleep(1.0)
+        app = web.Application()
+        app.router.add_post("/hooks", receiver)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            for _ in range(600):  # the backoff starts at 5 s
+                if {json.loads(b)["event"] for _, b in received} >= {"notified", "fetched", "delivered"}:
+                    break
+                await asyncio.sleep(0.1)
+        finally:
+            await runner.cleanup()
+        events = [json.loads(b) for _, b in received]
+        assert {e["event"] for e in events} == {"notified", "fetched", "delivered"}, events
+        assert all(e["job_id"] == job_id and e["to"] == "+12015554567" for e in events)
+        [key] = [k for k in await bridge.store.keys() if k.name == "sender"]
+        for headers, raw in received:
+            timestamp = headers["X-Bridge-Timestamp"]
+            expected = hmac.new(key.webhook_secret.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256).hexdigest()
+            assert headers["X-Bridge-Signature"] == f"v1={expected}"
+
+    with_api(tmp_path, body)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bridge import ids
-from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage
+from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
 
 
 def new_token() -> str:
@@ -220,6 +220,17 @@ class ApiStore(Protocol):
 
     async def remember(self, key_id: str, idempotency_key: str, *, status: int, body: str, now: float) -> None: ...
 
+    async def due_webhooks(self, *, now: float, limit: int, lease_s: float) -> builtins.list[Webhook]:
+        """Status callbacks due now, taken for `lease_s` (another sender does not take them meanwhile). The store
+        queues one with each recorded transition and each of the phone's answers of a job whose message has a
+        `status_callback`, in the same transaction."""
+        ...
+
+    async def webhook_done(self, webhook_id: int, *, now: float, error: str | None = None, retry_at: float | None = None
+                           ) -> None:  # fmt: skip
+        """Posted (no `retry_at`), or to be posted again at `retry_at` after `error`."""
+        ...
+
 
 class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore, ApiStore, Protocol):
     """A whole store: every role, waking workers, and closing it."""
@@ -302,3 +313,17 @@ def handset_rule(event: Handset) -> tuple[str, JobState]:
     if event is Handset.ACKNOWLEDGED:
         return "state IN ('notified', 'leased', 'retrieved')", JobState.RETRIEVED
     return "state IN ('notified', 'leased')", JobState.NOTIFIED
+
+
+#: the job states a status callback reports (and the phone's fetch, as "fetched")
+CALLBACK_EVENTS = frozenset({"notified", "fetched", "delivered", "failed", "expired"})
+
+
+def callback_body(*, event: str, job_id: str, message_id: str, to: str, status: str | None, at: float) -> str:
+    """The JSON a status callback posts."""
+    import json
+
+    return json.dumps(
+        {"event": event, "message_id": message_id, "job_id": job_id, "to": to, "status": status, "at": at},
+        sort_keys=True,
+    )

@@ -28,9 +28,18 @@ from typing import Any, TypeAlias, TypeVar
 
 import asyncpg
 
-from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, handset_rule, transition_text
+from bridge.adapters.store.base import (
+    CALLBACK_EVENTS,
+    Filter,
+    NewJob,
+    Transition,
+    callback_body,
+    filter_sql,
+    handset_rule,
+    transition_text,
+)
 from bridge.errors import StoreError
-from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage
+from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -157,10 +166,42 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             body text NOT NULL, created_at double precision NOT NULL, PRIMARY KEY (key_id, idempotency_key));
         """,
     ),
+    (
+        8,
+        """
+        ALTER TABLE messages ADD COLUMN status_callback text;
+        ALTER TABLE messages ADD COLUMN api_key_id text;
+        CREATE TABLE webhooks (id bigserial PRIMARY KEY, job_id text NOT NULL, url text NOT NULL, body text NOT NULL,
+            key_id text, next_at double precision NOT NULL, attempts integer NOT NULL DEFAULT 0,
+            created_at double precision NOT NULL, done_at double precision, last_error text);
+        CREATE INDEX webhooks_due ON webhooks (next_at) WHERE done_at IS NULL;
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES ($1, $2, $3)"
 _KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret"
+
+
+async def _queue_callback(conn: Connection, job_id: str, event: str, status: str | None, now: float) -> None:
+    """The status callback of this change, when the job's message asked for them (in the change's transaction)."""
+    row = await conn.fetchrow(
+        "SELECT m.status_callback, m.api_key_id, j.message_id, j.recipient FROM jobs j JOIN messages m"
+        " ON m.id = j.message_id WHERE j.id = $1 AND m.status_callback IS NOT NULL",
+        job_id,
+    )
+    if row is None:
+        return
+    body = callback_body(event=event, job_id=job_id, message_id=row["message_id"], to=row["recipient"],
+                         status=status, at=now)  # fmt: skip
+    await conn.execute(
+        "INSERT INTO webhooks (job_id, url, body, key_id, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)",
+        job_id,
+        row["status_callback"],
+        body,
+        row["api_key_id"],
+        now,
+    )
 
 
 def _key(row: asyncpg.Record) -> ApiKey:
@@ -395,7 +436,8 @@ class PostgresJobStore:
                 return duplicates
             await conn.execute(
                 "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject, raw, mms,"
-                " changes, mail_message_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                " changes, mail_message_id, status_callback, api_key_id)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 message.id,
                 message.mail_from,
                 message.received_at,
@@ -407,6 +449,8 @@ class PostgresJobStore:
                 message.mms,
                 "\n".join(message.changes),
                 message.mail_message_id,
+                message.status_callback,
+                message.api_key_id,
             )
             await conn.executemany(
                 "INSERT INTO jobs (id, message_id, recipient, rcpt_to, original_recipient, notify, state, created_at,"
@@ -491,6 +535,8 @@ class PostgresJobStore:
             if done == "UPDATE 0":
                 return False
             await conn.execute(_EVENT, t.job_id, t.now, transition_text(t))
+            if t.to.value in CALLBACK_EVENTS:
+                await _queue_callback(conn, t.job_id, t.to.value, t.status, t.now)
             return True
 
         return await self._write(body)
@@ -514,6 +560,8 @@ class PostgresJobStore:
             if done == "UPDATE 0":
                 return None
             await conn.execute(_EVENT, job_id, now, f"the phone: {event.value}")
+            if event is Handset.FETCHED:
+                await _queue_callback(conn, job_id, "fetched", None, now)
             return state
 
         return await self._write(body, wakes=True)
@@ -782,6 +830,50 @@ class PostgresJobStore:
             )  # fmt: skip
 
         await self._write(write)
+
+    async def due_webhooks(self, *, now: float, limit: int, lease_s: float) -> builtins.list[Webhook]:
+        async def body(conn: Connection) -> builtins.list[Webhook]:
+            rows = await conn.fetch(
+                "WITH due AS (SELECT id FROM webhooks WHERE done_at IS NULL AND next_at <= $1 ORDER BY id LIMIT $2"
+                " FOR UPDATE SKIP LOCKED)"
+                " UPDATE webhooks w SET next_at = $3 FROM due WHERE w.id = due.id"
+                " RETURNING w.id, w.url, w.body, w.attempts, w.created_at,"
+                " (SELECT webhook_secret FROM api_keys k WHERE k.id = w.key_id) AS secret",
+                now,
+                limit,
+                now + lease_s,
+            )
+            return [
+                Webhook(
+                    id=r["id"],
+                    url=r["url"],
+                    body=r["body"],
+                    secret=r["secret"] or "",
+                    attempts=r["attempts"],
+                    created_at=r["created_at"],
+                )
+                for r in sorted(rows, key=lambda r: int(r["id"]))
+            ]
+
+        return await self._write(body)
+
+    async def webhook_done(
+        self, webhook_id: int, *, now: float, error: str | None = None, retry_at: float | None = None
+    ) -> None:
+        async def body(conn: Connection) -> None:
+            if retry_at is None:
+                await conn.execute(
+                    "UPDATE webhooks SET done_at = $1, last_error = $2 WHERE id = $3", now, error, webhook_id
+                )
+            else:
+                await conn.execute(
+                    "UPDATE webhooks SET attempts = attempts + 1, next_at = $1, last_error = $2 WHERE id = $3",
+                    retry_at,
+                    error,
+                    webhook_id,
+                )
+
+        await self._write(body)
 
     async def status(self) -> dict[str, Any]:
         """For `bridge db status`: the schema version and the jobs by state."""

@@ -19,10 +19,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bridge.adapters.store.base import Filter, NewJob, Transition, filter_sql, handset_rule, transition_text
+from bridge.adapters.store.base import (
+    CALLBACK_EVENTS,
+    Filter,
+    NewJob,
+    Transition,
+    callback_body,
+    filter_sql,
+    handset_rule,
+    transition_text,
+)
 from bridge.adapters.store.limits import LocalLimits
 from bridge.errors import StoreError
-from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage
+from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
 
 _T = TypeVar("_T")
 
@@ -81,6 +90,10 @@ CREATE TABLE IF NOT EXISTS events (job_id TEXT NOT NULL, at REAL NOT NULL, what 
 CREATE TABLE IF NOT EXISTS api_keys (id TEXT PRIMARY KEY, name TEXT NOT NULL, digest TEXT NOT NULL UNIQUE,
     scopes TEXT NOT NULL, created_at REAL NOT NULL, revoked_at REAL, rate_per_minute INTEGER NOT NULL DEFAULT 0,
     webhook_secret TEXT NOT NULL DEFAULT '');
+CREATE TABLE IF NOT EXISTS webhooks (id INTEGER PRIMARY KEY AUTOINCREMENT, job_id TEXT NOT NULL, url TEXT NOT NULL,
+    body TEXT NOT NULL, key_id TEXT, next_at REAL NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL, done_at REAL, last_error TEXT);
+CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks (next_at) WHERE done_at IS NULL;
 CREATE TABLE IF NOT EXISTS idempotency (key_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, status INTEGER NOT NULL,
     body TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (key_id, idempotency_key));
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, at);
@@ -94,6 +107,22 @@ _JOB_COLUMNS = (
 _FINAL = "('delivered', 'failed', 'expired')"
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)"
 _KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret"
+
+
+def _queue_callback(db: sqlite3.Connection, job_id: str, event: str, status: str | None, now: float) -> None:
+    """The status callback of this change, when the job's message asked for them (in the change's transaction)."""
+    row = db.execute(
+        "SELECT m.status_callback, m.api_key_id, j.message_id, j.recipient FROM jobs j JOIN messages m"
+        " ON m.id = j.message_id WHERE j.id = ? AND m.status_callback IS NOT NULL",
+        (job_id,),
+    ).fetchone()
+    if row is None:
+        return
+    body = callback_body(event=event, job_id=job_id, message_id=row[2], to=row[3], status=status, at=now)
+    db.execute(
+        "INSERT INTO webhooks (job_id, url, body, key_id, next_at, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (job_id, row[0], body, row[1], now, now),
+    )
 
 
 def _key(row: tuple[Any, ...] | Any) -> ApiKey:
@@ -174,6 +203,9 @@ class SQLiteJobStore:
             db.execute("ALTER TABLE messages ADD COLUMN changes TEXT NOT NULL DEFAULT ''")
         if "mail_message_id" not in message_columns:
             db.execute("ALTER TABLE messages ADD COLUMN mail_message_id TEXT")
+        for name in ("status_callback", "api_key_id"):
+            if name not in message_columns:
+                db.execute(f"ALTER TABLE messages ADD COLUMN {name} TEXT")
         db.executescript(_INDEXES)
         self._db = db
 
@@ -253,7 +285,8 @@ class SQLiteJobStore:
                 return duplicates
             db.execute(
                 "INSERT INTO messages (id, mail_from, received_at, envid, ret_full, auto_submitted, subject,"
-                " raw, mms, changes, mail_message_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " raw, mms, changes, mail_message_id, status_callback, api_key_id)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     message.id,
                     message.mail_from,
@@ -266,6 +299,8 @@ class SQLiteJobStore:
                     message.mms,
                     "\n".join(message.changes),
                     message.mail_message_id,
+                    message.status_callback,
+                    message.api_key_id,
                 ),
             )
             db.executemany(
@@ -326,9 +361,9 @@ class SQLiteJobStore:
                 (*args, t.job_id, t.owner),
             )
             if cur.rowcount:
-                db.execute(
-                    "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)", (t.job_id, t.now, transition_text(t))
-                )
+                db.execute(_EVENT, (t.job_id, t.now, transition_text(t)))
+                if t.to.value in CALLBACK_EVENTS:
+                    _queue_callback(db, t.job_id, t.to.value, t.status, t.now)
             return cur.rowcount > 0
 
         return await self._write(body, durable=False)
@@ -372,9 +407,9 @@ class SQLiteJobStore:
                 (state.value, event.value, int(report_allowed), at, now, job_id),
             )
             if cur.rowcount:
-                db.execute(
-                    "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)", (job_id, now, f"the phone: {event.value}")
-                )
+                db.execute(_EVENT, (job_id, now, f"the phone: {event.value}"))
+                if event is Handset.FETCHED:
+                    _queue_callback(db, job_id, "fetched", None, now)
             return state if cur.rowcount else None
 
         return await self._write(body, durable=True)
@@ -613,6 +648,33 @@ class SQLiteJobStore:
             )
 
         await self._write(write, durable=True)
+
+    async def due_webhooks(self, *, now: float, limit: int, lease_s: float) -> builtins.list[Webhook]:
+        def body(db: sqlite3.Connection) -> builtins.list[Webhook]:
+            rows = db.execute(
+                "SELECT w.id, w.url, w.body, COALESCE(k.webhook_secret, ''), w.attempts, w.created_at FROM webhooks w"
+                " LEFT JOIN api_keys k ON k.id = w.key_id WHERE w.done_at IS NULL AND w.next_at <= ? ORDER BY w.id"
+                " LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            db.executemany("UPDATE webhooks SET next_at = ? WHERE id = ?", [(now + lease_s, r[0]) for r in rows])
+            return [Webhook(id=r[0], url=r[1], body=r[2], secret=r[3], attempts=r[4], created_at=r[5]) for r in rows]
+
+        return await self._write(body, durable=False)
+
+    async def webhook_done(
+        self, webhook_id: int, *, now: float, error: str | None = None, retry_at: float | None = None
+    ) -> None:
+        def body(db: sqlite3.Connection) -> None:
+            if retry_at is None:
+                db.execute("UPDATE webhooks SET done_at = ?, last_error = ? WHERE id = ?", (now, error, webhook_id))
+            else:
+                db.execute(
+                    "UPDATE webhooks SET attempts = attempts + 1, next_at = ?, last_error = ? WHERE id = ?",
+                    (retry_at, error, webhook_id),
+                )
+
+        await self._write(body, durable=False)
 
     async def watch(self, wake: Callable[[], None]) -> None:
         """One process owns an SQLite store: its own intake wakes its worker, nobody else can."""

@@ -28,7 +28,7 @@ from email.parser import BytesParser
 from email.policy import SMTP, default
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from aiohttp import web
 
@@ -163,7 +163,7 @@ class Api:
             f"api-key:{key.id}", limit=key.rate_per_minute, window_s=60, now=self.clock()
         ):
             raise Problem(429, "Too many messages", f"this key may send {key.rate_per_minute} messages a minute")
-        sender, numbers, raw = await self._mail(request)
+        sender, numbers, raw, callback = await self._mail(request)
         intake = self.intake()
         refusal = await intake.check_sender(sender, identity=f"api-key:{key.name}")
         if refusal is not None:
@@ -177,7 +177,15 @@ class Api:
                 raise Problem(problem.status, problem.title, f"{to}: {problem.detail}", problem.code)
             recipients.append(Recipient(address=address, number=number))
         outcome = await intake.submit(
-            Submission(sender=sender, recipients=tuple(recipients), raw=raw, size=len(raw), identity=key.name)
+            Submission(
+                sender=sender,
+                recipients=tuple(recipients),
+                raw=raw,
+                size=len(raw),
+                identity=key.name,
+                status_callback=callback,
+                api_key_id=key.id,
+            )
         )
         if isinstance(outcome, Refusal):
             raise refusal_problem(outcome)
@@ -191,14 +199,14 @@ class Api:
             body["already_queued"] = list(outcome.already_queued)
         return body
 
-    async def _mail(self, request: web.Request) -> tuple[str, list[str], bytes]:
-        """The sender, the numbers and the mail an API request describes."""
+    async def _mail(self, request: web.Request) -> tuple[str, list[str], bytes, str | None]:
+        """The sender, the numbers, the mail and the status callback URL an API request describes."""
         media_type = request.content_type
         if media_type == "message/rfc822":
             numbers = request.query.getall("to", [])
             raw = await request.read()
             sender = request.query.get("from", "")
-            return sender, _numbers(numbers), raw
+            return sender, _numbers(numbers), raw, _callback(request.query.get("status_callback"))
         if media_type == "application/json":
             try:
                 body = await request.json()
@@ -217,18 +225,21 @@ class Api:
                     raise Problem(400, "Bad request", f"media[{i}].content: not base64") from exc
                 files.append((str(item.get("filename") or f"file{i}"), str(item.get("content_type") or ""), data))
             fields = {k: body.get(k) for k in ("from", "subject", "text")}
-            return self._compose(fields, to if isinstance(to, list) else [to], files)
+            return (*self._compose(fields, to if isinstance(to, list) else [to], files),
+                    _callback(body.get("status_callback")))  # fmt: skip
         if media_type == "application/x-www-form-urlencoded":
             try:
                 values = parse_qs((await request.read()).decode("utf-8"), keep_blank_values=True, strict_parsing=False)
             except UnicodeDecodeError as exc:
                 raise Problem(400, "Bad request", "the form is not UTF-8") from exc
             plain: dict[str, Any] = {k: values[k][0] if values.get(k) else None for k in ("from", "subject", "text")}
-            return self._compose(plain, list(values.get("to", [])), [])
+            callback = _callback(values["status_callback"][0] if values.get("status_callback") else None)
+            return (*self._compose(plain, list(values.get("to", [])), []), callback)
         if media_type == "multipart/form-data":
             values, files = _form(request.headers.get("Content-Type", ""), await request.read())
             named: dict[str, Any] = {k: values[k][0] if values.get(k) else None for k in ("from", "subject", "text")}
-            return self._compose(named, list(values.get("to", [])), files)
+            callback = _callback(values["status_callback"][0] if values.get("status_callback") else None)
+            return (*self._compose(named, list(values.get("to", [])), files), callback)
         raise Problem(
             415,
             "Unsupported media type",
@@ -349,6 +360,18 @@ def _form(content_type: str, body: bytes) -> tuple[dict[str, list[str]], list[tu
         else:
             values.setdefault(name, []).append(data.decode(part.get_content_charset() or "utf-8", "replace"))
     return values, files
+
+
+def _callback(value: object) -> str | None:
+    """A status callback URL: http or https, with a host, nothing else (no file:, no javascript:, no mailto:)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > 2000 or any(c in value for c in "\r\n\0 "):
+        raise Problem(400, "Bad request", "status_callback: an http:// or https:// URL")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise Problem(400, "Bad request", "status_callback: an http:// or https:// URL")
+    return value
 
 
 def _numbers(values: list[Any]) -> list[str]:
