@@ -366,7 +366,12 @@ def _cmd_keys(args: argparse.Namespace) -> int:
         store = await open_store(config)
         try:
             if args.action == "create":
-                key, secret = new_key(name=args.name or "", scopes=args.scope or [], rate_per_minute=args.rate)
+                key, secret = new_key(
+                    name=args.name or "",
+                    scopes=args.scope or [],
+                    rate_per_minute=args.rate,
+                    status_callback=args.status_callback,
+                )
                 await store.add_key(key)
                 print(json.dumps({"id": key.id, "name": key.name, "scopes": sorted(key.scopes), "key": secret,
                                   "webhook_secret": key.webhook_secret}, indent=2))  # fmt: skip
@@ -511,6 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.add_argument("--name", default="")
     keys.add_argument("--scope", action="append", help="send, read or admin (repeatable)")
     keys.add_argument("--rate", type=int, default=0, help="messages a minute the key may send (0: no limit)")
+    keys.add_argument("--status-callback", default="", help="http(s) URL for its messages' status events")
     keys.add_argument("--config", type=Path, default=None, help="configuration file (default: embedded)")
     keys.set_defaults(func=_cmd_keys)
     db = sub.add_parser("db", help="the job store: status (its kind, schema version and jobs by state)")

@@ -163,6 +163,8 @@ class ApiKey:
     #: messages per minute it may send (0: no limit)
     rate_per_minute: int = 0
     webhook_secret: str = ""
+    #: where the status events of its messages go when a message names none
+    status_callback: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

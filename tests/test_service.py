@@ -118,3 +118,12 @@ def test_bridge_keys_and_bridge_send_through_a_running_bridge(tmp_path: Path) ->
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
+
+
+def test_keys_create_refuses_a_callback_that_is_not_http(tmp_path: Path) -> None:
+    config = tmp_path / "b.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/b.db"\n')
+    command = [str(BRIDGE), "keys", "create", "--name", "x", "--scope", "send", "--status-callback",
+               "javascript:alert(1)", "--config", str(config)]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "keys create --status-callback: status_callback: an http" in done.stderr

@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 import time
 
-from bridge.adapters.web.api import SCOPES, digest
-from bridge.errors import InputError
+from bridge.adapters.web.api import SCOPES, callback_url, digest
+from bridge.errors import InputError, RequestRefused
 from bridge.model import ApiKey
 
 
-def new_key(*, name: str, scopes: list[str], rate_per_minute: int = 0) -> tuple[ApiKey, str]:
-    """A key and its secret (the `Authorization: Bearer` value, shown this once)."""
+def new_key(*, name: str, scopes: list[str], rate_per_minute: int = 0, status_callback: str = "") -> tuple[ApiKey, str]:
+    """A key and its secret (the `Authorization: Bearer` value, shown this once); `status_callback`: where the
+    status events of its messages go when a message names none."""
     unknown = set(scopes) - SCOPES
     if unknown or not scopes:
         raise InputError(f"keys create --scope: one or more of {', '.join(sorted(SCOPES))}, got {scopes}")
@@ -19,6 +20,10 @@ def new_key(*, name: str, scopes: list[str], rate_per_minute: int = 0) -> tuple[
         raise InputError("keys create --name: a name without line breaks")
     if rate_per_minute < 0:
         raise InputError("keys create --rate: 0 (no limit) or more messages a minute")
+    try:
+        callback = callback_url(status_callback)
+    except RequestRefused as exc:
+        raise InputError(f"keys create --status-callback: {exc.detail}") from exc
     key_id = secrets.token_hex(6)
     secret = f"mbk_{key_id}_{secrets.token_urlsafe(32)}"
     key = ApiKey(
@@ -29,5 +34,6 @@ def new_key(*, name: str, scopes: list[str], rate_per_minute: int = 0) -> tuple[
         created_at=time.time(),
         rate_per_minute=rate_per_minute,
         webhook_secret=secrets.token_urlsafe(32),
+        status_callback=callback,
     )
     return key, secret

@@ -264,3 +264,22 @@ def test_status_callbacks_are_signed_and_retried_until_the_receiver_takes_them(t
             assert headers["X-Bridge-Signature"] == f"v1={expected}"
 
     with_api(tmp_path, body)
+
+
+def test_a_keys_default_status_callback_serves_messages_that_name_none(tmp_path: Path) -> None:
+    async def body(bridge: Bridge, api: Client, keys: dict[str, str]) -> None:
+        key, secret = new_key(name="ticketing", scopes=["send", "read"], status_callback="http://127.0.0.1:9/mms")
+        await bridge.store.add_key(key)
+        sent = await api.call("POST", "/api/v1/messages", key=secret, json={"to": ["12015554567"], "text": "x"})
+        assert sent.status_code == 202
+        job_id = sent.json()["jobs"][0]["id"]
+        for _ in range(200):  # notified: the event is queued for the key's URL (the sender cannot reach it here)
+            hooks = await bridge.store.due_webhooks(now=9e9, limit=10, lease_s=1)
+            if hooks:
+                break
+            await asyncio.sleep(0.05)
+        [hook] = hooks
+        assert hook.url == "http://127.0.0.1:9/mms" and hook.secret == key.webhook_secret
+        assert json.loads(hook.body)["job_id"] == job_id and json.loads(hook.body)["event"] == "notified"
+
+    with_api(tmp_path, body)

@@ -403,7 +403,8 @@ def test_api_keys_and_idempotent_answers(kind: str, tmp_path: Path) -> None:
     async def go() -> None:
         async with opened(kind, tmp_path) as store:
             key = ApiKey(id="k1", name="ticketing", digest="d" * 64, scopes=frozenset({"send", "read"}),
-                         created_at=1000.0, rate_per_minute=5, webhook_secret="whsec")  # fmt: skip
+                         created_at=1000.0, rate_per_minute=5, webhook_secret="whsec",
+                         status_callback="https://tickets.example.org/mms")  # fmt: skip
             await store.add_key(key)
             assert await store.key_by_digest("d" * 64) == key and await store.key_by_digest("e" * 64) is None
             assert await store.keys() == [key]

@@ -177,10 +177,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX webhooks_due ON webhooks (next_at) WHERE done_at IS NULL;
         """,
     ),
+    (9, "ALTER TABLE api_keys ADD COLUMN status_callback text;"),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES ($1, $2, $3)"
-_KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret"
+_KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret, status_callback"
 
 
 async def _queue_callback(conn: Connection, job_id: str, event: str, status: str | None, now: float) -> None:
@@ -214,6 +215,7 @@ def _key(row: asyncpg.Record) -> ApiKey:
         revoked_at=row["revoked_at"],
         rate_per_minute=row["rate_per_minute"],
         webhook_secret=row["webhook_secret"],
+        status_callback=row["status_callback"],
     )
 
 
@@ -781,9 +783,9 @@ class PostgresJobStore:
         async def body(conn: Connection) -> None:
             await conn.execute(
                 "INSERT INTO api_keys (id, name, digest, scopes, created_at, revoked_at, rate_per_minute,"
-                " webhook_secret) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                " webhook_secret, status_callback) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 key.id, key.name, key.digest, ",".join(sorted(key.scopes)), key.created_at, key.revoked_at,
-                key.rate_per_minute, key.webhook_secret,
+                key.rate_per_minute, key.webhook_secret, key.status_callback,
             )  # fmt: skip
 
         await self._write(body)

@@ -106,7 +106,7 @@ _JOB_COLUMNS = (
 )
 _FINAL = "('delivered', 'failed', 'expired')"
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)"
-_KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret"
+_KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret, status_callback"
 
 
 def _queue_callback(db: sqlite3.Connection, job_id: str, event: str, status: str | None, now: float) -> None:
@@ -135,6 +135,7 @@ def _key(row: tuple[Any, ...] | Any) -> ApiKey:
         revoked_at=row[5],
         rate_per_minute=row[6],
         webhook_secret=row[7],
+        status_callback=row[8],
     )
 
 
@@ -207,6 +208,8 @@ class SQLiteJobStore:
             if name not in message_columns:
                 db.execute(f"ALTER TABLE messages ADD COLUMN {name} TEXT")
         db.executescript(_INDEXES)
+        if "status_callback" not in {row[1] for row in db.execute("PRAGMA table_info(api_keys)")}:
+            db.execute("ALTER TABLE api_keys ADD COLUMN status_callback TEXT")
         self._db = db
 
     async def _run(self, fn: Callable[..., _T], *args: Any) -> _T:
@@ -602,9 +605,9 @@ class SQLiteJobStore:
         def body(db: sqlite3.Connection) -> None:
             db.execute(
                 "INSERT INTO api_keys (id, name, digest, scopes, created_at, revoked_at, rate_per_minute,"
-                " webhook_secret) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " webhook_secret, status_callback) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (key.id, key.name, key.digest, ",".join(sorted(key.scopes)), key.created_at, key.revoked_at,
-                 key.rate_per_minute, key.webhook_secret),
+                 key.rate_per_minute, key.webhook_secret, key.status_callback),
             )  # fmt: skip
 
         await self._write(body, durable=True)

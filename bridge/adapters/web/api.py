@@ -199,7 +199,8 @@ class Api:
                 raw=raw,
                 size=len(raw),
                 identity=key.name,
-                status_callback=callback,
+                # the message's own callback, else its key's
+                status_callback=callback or key.status_callback,
                 api_key_id=key.id,
             )
         )
@@ -395,6 +396,11 @@ def _text_mail(sender: str, subject: str, text: str) -> bytes:
 
 def _header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode(maxlinelen=998)
+
+
+def callback_url(value: object) -> str | None:
+    """`_callback` for the key's default (`bridge keys create --status-callback`): the same rule."""
+    return _callback(value)
 
 
 def _callback(value: object) -> str | None:
