@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from openapi_core import Config, OpenAPI
 from openapi_core.testing import MockRequest, MockResponse
 from openapi_spec_validator import validate
@@ -21,7 +22,7 @@ from bridge.adapters.web.api import OPENAPI
 from bridge.app import Bridge
 from bridge.app.keys import new_key
 from bridge.config import AdminConfig
-from tests.adapters.bridge_fixture import builtin_config, running
+from tests.adapters.bridge_fixture import both_stores, builtin_config, running
 from tests.convert.helpers import mail, photo
 
 SPEC = json.loads(OPENAPI.read_text())
@@ -266,6 +267,7 @@ def test_status_callbacks_are_signed_and_retried_until_the_receiver_takes_them(t
     with_api(tmp_path, body)
 
 
+@pytest.mark.usefixtures(both_stores.__name__)
 def test_a_keys_default_status_callback_serves_messages_that_name_none(tmp_path: Path) -> None:
     async def body(bridge: Bridge, api: Client, keys: dict[str, str]) -> None:
         key, secret = new_key(name="ticketing", scopes=["send", "read"], status_callback="http://127.0.0.1:9/mms")

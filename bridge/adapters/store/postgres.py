@@ -181,6 +181,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES ($1, $2, $3)"
+#: the status callback of the jobs in `done` (id, message_id, recipient) whose message asked for them, its body
+#: built by PostgreSQL (jsonb: the same fields as `callback_body`)
+_CALLBACK_FROM_DONE = (
+    "INSERT INTO webhooks (job_id, url, body, key_id, next_at, created_at)"
+    " SELECT d.id, m.status_callback, jsonb_build_object('event', {event}::text, 'message_id', d.message_id,"
+    " 'job_id', d.id, 'to', d.recipient, 'status', {status}::text, 'at', {now}::double precision)::text,"
+    " m.api_key_id, {now}, {now} FROM done d JOIN messages m ON m.id = d.message_id"
+    " WHERE m.status_callback IS NOT NULL"
+)
 _KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret, status_callback"
 
 
@@ -525,21 +534,29 @@ class PostgresJobStore:
             sql = "state = $3, last_status = $4, last_error = $5, updated_at = $6"
             args = (t.to.value, t.status, t.error, t.now)
 
-        # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses.
+        # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses. The
+        # change, its line in the timeline and its status callback go in one statement: one round trip.
+        n = len(args) + 2
+        callback = t.to.value in CALLBACK_EVENTS
+
         async def body(conn: Connection) -> bool:
-            done = await conn.execute(
-                f"UPDATE jobs SET {sql}, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL"
-                " WHERE id = $1 AND state = 'leased' AND lease_owner = $2",
+            changed = await conn.fetchval(
+                f"WITH done AS (UPDATE jobs SET {sql}, attempts = attempts + 1, lease_owner = NULL, lease_until = NULL"
+                " WHERE id = $1 AND state = 'leased' AND lease_owner = $2 RETURNING id, message_id, recipient),"
+                f" noted AS (INSERT INTO events (job_id, at, what) SELECT id, ${n + 1}, ${n + 2} FROM done),"
+                f" called AS ({_CALLBACK_FROM_DONE.format(event=f'${n + 3}', status=f'${n + 4}', now=f'${n + 1}')}"
+                f" AND ${n + 5})"
+                " SELECT count(*) FROM done",
                 t.job_id,
                 t.owner,
                 *args,
+                t.now,
+                transition_text(t),
+                t.to.value,
+                t.status,
+                callback,
             )
-            if done == "UPDATE 0":
-                return False
-            await conn.execute(_EVENT, t.job_id, t.now, transition_text(t))
-            if t.to.value in CALLBACK_EVENTS:
-                await _queue_callback(conn, t.job_id, t.to.value, t.status, t.now)
-            return True
+            return bool(changed)
 
         return await self._write(body)
 
