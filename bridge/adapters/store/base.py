@@ -292,6 +292,11 @@ def filter_sql(where: Filter, placeholder: Callable[[int], str]) -> tuple[str, l
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), args
 
 
+def accepted_event(at: float, mail_from: str) -> tuple[float, str]:
+    """The first line of every job's timeline: when its mail was taken, and from whom."""
+    return float(at), f"accepted (250) from <{mail_from}>"
+
+
 def transition_text(t: Transition) -> str:
     """A recorded transition as the job's timeline says it."""
     text = f"{t.to.value} {t.status}"

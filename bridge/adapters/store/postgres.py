@@ -33,6 +33,7 @@ from bridge.adapters.store.base import (
     Filter,
     NewJob,
     Transition,
+    accepted_event,
     callback_body,
     filter_sql,
     handset_rule,
@@ -483,9 +484,6 @@ class PostgresJobStore:
                     for job in fresh
                 ],
             )
-            await conn.executemany(
-                _EVENT, [(job.id, message.received_at, f"accepted (250) from <{message.mail_from}>") for job in fresh]
-            )
             return duplicates
 
         return await self._write(body, wakes=True)
@@ -789,8 +787,16 @@ class PostgresJobStore:
 
     async def events(self, job_id: str) -> builtins.list[tuple[float, str]]:
         async def run(conn: Connection) -> builtins.list[tuple[float, str]]:
+            # the first line comes from the job and its message (one write less for every mail taken)
+            first = await conn.fetchrow(
+                "SELECT j.created_at, m.mail_from FROM jobs j JOIN messages m ON m.id = j.message_id WHERE j.id = $1",
+                job_id,
+            )
+            if first is None:
+                return []
             rows = await conn.fetch("SELECT at, what FROM events WHERE job_id = $1 ORDER BY at, seq", job_id)
-            return [(float(r["at"]), str(r["what"])) for r in rows]
+            head = accepted_event(first["created_at"], first["mail_from"])
+            return [head, *((float(r["at"]), str(r["what"])) for r in rows)]
 
         return await self._run(run)
 

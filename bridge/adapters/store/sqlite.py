@@ -24,6 +24,7 @@ from bridge.adapters.store.base import (
     Filter,
     NewJob,
     Transition,
+    accepted_event,
     callback_body,
     filter_sql,
     handset_rule,
@@ -328,10 +329,6 @@ class SQLiteJobStore:
                     for job in fresh
                 ],
             )
-            db.executemany(
-                "INSERT INTO events (job_id, at, what) VALUES (?, ?, ?)",
-                [(job.id, message.received_at, f"accepted (250) from <{message.mail_from}>") for job in fresh],
-            )
             return duplicates
 
         return await self._write(body, durable=True)
@@ -594,8 +591,15 @@ class SQLiteJobStore:
 
     async def events(self, job_id: str) -> builtins.list[tuple[float, str]]:
         def run() -> builtins.list[tuple[float, str]]:
+            # the first line comes from the job and its message (one write less for every mail taken)
+            first = self.db.execute(
+                "SELECT j.created_at, m.mail_from FROM jobs j JOIN messages m ON m.id = j.message_id WHERE j.id = ?",
+                (job_id,),
+            ).fetchone()
+            if first is None:
+                return []
             rows = self.db.execute("SELECT at, what FROM events WHERE job_id = ? ORDER BY at, rowid", (job_id,))
-            return [(float(r[0]), str(r[1])) for r in rows]
+            return [accepted_event(first[0], first[1]), *((float(r[0]), str(r[1])) for r in rows)]
 
         return await self._run(run)
 
