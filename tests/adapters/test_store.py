@@ -418,3 +418,34 @@ def test_api_keys_and_idempotent_answers(kind: str, tmp_path: Path) -> None:
             assert await store.remembered("k2", "abc") is None
 
     run(go())
+
+
+def test_text_with_nul_from_a_mail_or_a_peer_is_stored_not_refused(kind: str, tmp_path: Path) -> None:
+    """PostgreSQL's text cannot hold NUL: a Message-ID, file name or peer's error carrying one must not keep a mail
+    out of the store (451 for ever) nor a transition from being recorded."""
+
+    def shown(text: str | None) -> str | None:
+        return text.replace("\ufffd", "\0") if text is not None else None
+
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            stored = dataclasses.replace(
+                message(1), subject="a\0b", mail_message_id="<x\0y@example.org>", changes=("re\0port.pdf (kept out)",)
+            )
+            await store.put(stored, jobs(1, 1))
+            back = await store.message("m1")
+            assert shown(back.subject) == "a\0b" and shown(back.mail_message_id) == "<x\0y@example.org>"
+            assert [shown(c) for c in back.changes] == ["re\0port.pdf (kept out)"]
+            [job] = await store.lease(owner="w", now=1001, lease_s=30, limit=1)
+            retry = Transition(job_id=job.id, owner="w", to=JobState.QUEUED, now=1002, at=1003, status="4.4.1",
+                               error="peer said \0")  # fmt: skip
+            assert await store.record(retry)
+            await store.note(job.id, at=1004, what="note \0")
+            found = await store.get(job.id)
+            assert found is not None and shown(found.last_error) == "peer said \0"
+            assert [shown(what) for _, what in await store.events(job.id)][1:] == [
+                "queued 4.4.1: peer said \0",
+                "note \0",
+            ]
+
+    run(go())

@@ -24,7 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, overload
 
 import asyncpg
 
@@ -266,6 +266,20 @@ def _job(row: asyncpg.Record) -> Job:
     )
 
 
+@overload
+def _text(value: str) -> str: ...
+
+
+@overload
+def _text(value: None) -> None: ...
+
+
+def _text(value: str | None) -> str | None:
+    """A text for a PostgreSQL `text` column, which cannot hold NUL (SQLite's can): each NUL becomes U+FFFD, so a
+    mail or a peer's answer carrying one is stored, not refused by the database for ever."""
+    return value.replace("\0", "\ufffd") if value is not None and "\0" in value else value
+
+
 def _safe(url: str) -> str:
     """The URL without its password, for messages."""
     if "@" not in url:
@@ -451,16 +465,16 @@ class PostgresJobStore:
                 " changes, mail_message_id, status_callback, api_key_id)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 message.id,
-                message.mail_from,
+                _text(message.mail_from),
                 message.received_at,
-                message.envid,
+                _text(message.envid),
                 message.ret_full,
                 message.auto_submitted,
-                message.subject,
+                _text(message.subject),
                 message.raw,
                 message.mms,
-                "\n".join(message.changes),
-                message.mail_message_id,
+                _text("\n".join(message.changes)),
+                _text(message.mail_message_id),
                 message.status_callback,
                 message.api_key_id,
             )
@@ -473,8 +487,8 @@ class PostgresJobStore:
                         job.id,
                         message.id,
                         job.recipient.e164,
-                        job.rcpt_to,
-                        job.original_recipient,
+                        _text(job.rcpt_to),
+                        _text(job.original_recipient),
                         ",".join(sorted(job.notify)),
                         message.received_at,
                         job.expires_at,
@@ -521,7 +535,7 @@ class PostgresJobStore:
                 "state = 'queued', next_attempt_at = $3, last_status = $4, last_error = $5, delay_notified = $6,"
                 " updated_at = $7"
             )
-            args = (t.at, t.status, t.error, t.delay_notified, t.now)
+            args = (t.at, t.status, _text(t.error), t.delay_notified, t.now)
         elif t.to is JobState.NOTIFIED:
             sql = (
                 "state = 'notified', next_attempt_at = $3, mmsc_id = $4, route = COALESCE($5, route), last_status = $6,"
@@ -530,7 +544,7 @@ class PostgresJobStore:
             args = (t.at, t.mmsc_id, t.route, t.status, t.delay_notified, t.now)
         else:  # FAILED, EXPIRED
             sql = "state = $3, last_status = $4, last_error = $5, updated_at = $6"
-            args = (t.to.value, t.status, t.error, t.now)
+            args = (t.to.value, t.status, _text(t.error), t.now)
 
         # Only the lease holder may finish a job: a worker whose lease ran out and was taken over loses. The
         # change, its line in the timeline and its status callback go in one statement: one round trip.
@@ -549,7 +563,7 @@ class PostgresJobStore:
                 t.owner,
                 *args,
                 t.now,
-                transition_text(t),
+                _text(transition_text(t)),
                 t.to.value,
                 t.status,
                 callback,
@@ -781,7 +795,7 @@ class PostgresJobStore:
 
     async def note(self, job_id: str, *, at: float, what: str) -> None:
         async def body(conn: Connection) -> None:
-            await conn.execute(_EVENT, job_id, at, what)
+            await conn.execute(_EVENT, job_id, at, _text(what))
 
         await self._write(body)
 
