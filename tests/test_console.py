@@ -252,3 +252,21 @@ def test_what_a_mail_wrote_is_shown_as_text_and_runs_nothing(bridge: Served, bro
         part = http.get(browser.find_element(By.CSS_SELECTOR, "#parts a").get_attribute("href") or "")
     assert part.headers["x-content-type-options"] == "nosniff" and "sandbox" in part.headers["content-security-policy"]
     assert not part.headers["content-type"].startswith("text/html")
+
+
+def test_hostile_console_requests_get_a_precise_answer(bridge: Served, browser: WebDriver) -> None:
+    login(browser, bridge)
+    wait(browser, lambda d: d.find_element(By.TAG_NAME, "h1").text == "Overview")
+    cookies = {c["name"]: c["value"] for c in browser.get_cookies()}
+    with httpx.Client(base_url=bridge.admin, cookies=cookies, follow_redirects=False) as http:
+        # a CSRF token that is not even ASCII, or missing: refused, nothing done
+        assert http.post("/jobs/x/cancel", data={"csrf": "é\x00"}).status_code == 403
+        assert http.post("/jobs/x/cancel", data={}).status_code == 403
+        # filters with NUL, CR/LF and nonsense answer a page, never a server error
+        for query in ("q=a%00b", "sender=%0d%0aX"):
+            page = http.get(f"/messages?{query}")
+            assert page.status_code == 200 and "No messages match." in page.text, query
+        for query in ("before=nope", "before=1e999|x", "since=2026-13-45", "state=%00"):  # ignored, as if absent
+            assert http.get(f"/messages?{query}").status_code == 200, query
+        assert http.get("/jobs/%00").status_code == 404
+        assert http.get("/jobs/x/part/-1").status_code == 404

@@ -285,3 +285,36 @@ def test_a_keys_default_status_callback_serves_messages_that_name_none(tmp_path:
         assert json.loads(hook.body)["job_id"] == job_id and json.loads(hook.body)["event"] == "notified"
 
     with_api(tmp_path, body)
+
+
+@pytest.mark.usefixtures(both_stores.__name__)
+def test_hostile_requests_get_a_precise_answer_and_change_nothing(tmp_path: Path) -> None:
+    async def body(bridge: Bridge, api: Client, keys: dict[str, str]) -> None:
+        async def refused(response: httpx.Response, status: int) -> None:
+            assert response.status_code == status, response.text
+            assert response.headers["content-type"].startswith("application/problem+json"), response.text
+
+        deep = b"[" * 100_000 + b"]" * 100_000
+        json_type = {"Content-Type": "application/json"}
+        await refused(await api.call("POST", "/api/v1/messages", content=deep, headers=json_type, wrong=True), 400)
+        await refused(await api.post({"to": ["1201555\x004567"], "text": "x"}), 400)
+        await refused(await api.post({"to": ["12015554567"], "from": "a\x00@example.org"}), 400)
+        await refused(await api.post({"to": "12015554567", "media": [{"content": "not base64!"}]}, wrong=True), 400)
+        # a form cut off in the middle of a part
+        cut = b'--b\r\nContent-Disposition: form-data; name="to"\r\n\r\n1201555'
+        form_type = {"Content-Type": "multipart/form-data; boundary=b"}
+        truncated = await api.call("POST", "/api/v1/messages", content=cut, headers=form_type, wrong=True)
+        assert 400 <= truncated.status_code < 500, truncated.text
+        # over the largest body: 413 from the headers alone (the web server's limit, raised for the API)
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(api.base.rsplit(":", 1)[1]))
+        writer.write(b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 27262976\r\n\r\n")  # fmt: skip
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"HTTP/1.1 413")
+        writer.close()
+        # a NUL in a search finds nothing (PostgreSQL's text cannot hold one), it is not a server error
+        found = await api.call("GET", "/api/v1/messages?q=a%00b")
+        assert found.status_code == 200 and found.json()["jobs"] == []
+        assert await bridge.store.list() == []
+
+    with_api(tmp_path, body)

@@ -749,7 +749,8 @@ class PostgresJobStore:
         return await self._run(run)
 
     async def find(self, where: Filter, *, limit: int = 50) -> builtins.list[Listed]:
-        clause, args = filter_sql(where, lambda n: f"${n}")
+        clause, found_args = filter_sql(where, lambda n: f"${n}")
+        args = [_text(a) if isinstance(a, str) else a for a in found_args]  # searched as it would be stored
         columns = ", ".join("j." + c for c in _JOB_COLUMNS.split(", "))
 
         async def run(conn: Connection) -> builtins.list[Listed]:

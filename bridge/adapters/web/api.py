@@ -229,6 +229,8 @@ class Api:
                 body = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise Problem(400, "Bad request", f"the body is not JSON: {exc}") from exc
+            except RecursionError as exc:
+                raise Problem(400, "Bad request", "the body is JSON nested too deep") from exc
             if not isinstance(body, dict):
                 raise Problem(400, "Bad request", "the body is a JSON object")
             to = body.get("to", [])

@@ -161,9 +161,13 @@ class Console:
             if request.method == "POST":
                 form = await request.post()
                 token = form.get("csrf")
-                if not isinstance(token, str) or not secrets.compare_digest(token, session["c"]):
+                if not isinstance(token, str) or not secrets.compare_digest(token.encode(), session["c"].encode()):
                     return self._plain("the form's CSRF token is missing or wrong\n", 403)
-            return await handler(request, session)
+            try:
+                return await handler(request, session)
+            except StoreError as exc:
+                log.error("console store=unavailable error=%r", exc)
+                return self._plain("the store is unavailable: try again\n", 503)
 
         return guarded
 
