@@ -184,9 +184,10 @@ def test_the_console_from_login_to_cancel(bridge: Served, browser: WebDriver) ->
     wait(browser, lambda d: d.execute_script("return arguments[0].naturalWidth", second))
     browser.find_element(By.ID, "previous").click()
     assert browser.find_element(By.ID, "slide-0").is_displayed()
-    assert "m-notification-ind" in browser.find_element(By.ID, "notification").text.lower() or (
-        "notification" in browser.find_element(By.ID, "notification").text.lower()
-    )
+    # the notification as `bridge decode` shows it: one SMS, the PDU type and the content URL of this job
+    notification = browser.find_element(By.ID, "notification").text
+    assert notification.startswith("WAP Push in 1 SMS") and "X-Mms-Message-Type      NOTIFICATION_IND" in notification
+    assert "X-Mms-Content-Location  http://127.0.0.1:" in notification and "/m/" in notification
     assert "of the route's 307200" in browser.find_element(By.ID, "budget").text
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "console-message.png"))
