@@ -103,6 +103,8 @@ class Submission:
 class Accepted:
     message_id: str
     job_ids: tuple[str, ...]
+    #: the number of each job of `job_ids`, in the same order
+    numbers: tuple[str, ...] = ()
     #: jobs already queued for this mail (the client sent it again), by the recipients that were not queued again
     already_queued: tuple[str, ...] = ()
 
@@ -232,10 +234,15 @@ class Intake:
             len(message.mms),
             (self.clock() - started) * 1000,
         )
-        queued = tuple(j.id for j in jobs if j.id not in duplicates)
+        fresh = [j for j in jobs if j.id not in duplicates]
         if duplicates:
             log.info("message=%s duplicate=yes already_queued=%s", message.id, ",".join(duplicates.values()))
-        return Accepted(message_id=message.id, job_ids=queued, already_queued=tuple(duplicates.values()))
+        return Accepted(
+            message_id=message.id,
+            job_ids=tuple(j.id for j in fresh),
+            numbers=tuple(j.recipient.e164 for j in fresh),
+            already_queued=tuple(duplicates.values()),
+        )
 
     async def _prepare(self, sub: Submission) -> Refusal | tuple[StoredMessage, list[NewJob]]:
         """The stored message and its jobs, or the refusal."""

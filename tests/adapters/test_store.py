@@ -449,3 +449,32 @@ def test_text_with_nul_from_a_mail_or_a_peer_is_stored_not_refused(kind: str, tm
             ]
 
     run(go())
+
+
+def test_status_callbacks_are_queued_with_the_change_they_report(kind: str, tmp_path: Path) -> None:
+    import json
+
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            asked = dataclasses.replace(message(1), status_callback="http://127.0.0.1:9/cb", api_key_id="k1")
+            await store.put(asked, jobs(1, 1))
+            await store.put(message(2), jobs(2, 1))  # no callback asked: nothing queued for it
+            for job in await store.lease(owner="w", now=1001, lease_s=30, limit=10):
+                wait = Transition(job_id=job.id, owner="w", to=JobState.NOTIFIED, now=1002, at=2000, mmsc_id="x",
+                                  status="4.0.0")  # fmt: skip
+                assert await store.record(wait)
+                await store.handset(job.id, event=Handset.FETCHED, now=1003, at=1004, report_allowed=True)
+            hooks = await store.due_webhooks(now=1005, limit=10, lease_s=60)
+            bodies = [json.loads(h.body) for h in hooks]
+            assert [(b["event"], b["job_id"], b["to"], b["status"]) for b in bodies] == [
+                ("notified", "m1-0", "+12015554560", "4.0.0"),
+                ("fetched", "m1-0", "+12015554560", None),
+            ]
+            assert all(h.url == "http://127.0.0.1:9/cb" for h in hooks)
+            assert await store.due_webhooks(now=1006, limit=10, lease_s=60) == []  # taken for their lease
+            await store.webhook_done(hooks[0].id, now=1007)
+            await store.webhook_done(hooks[1].id, now=1007, error="HTTP 500", retry_at=1100)
+            [again] = await store.due_webhooks(now=1100, limit=10, lease_s=60)
+            assert again.id == hooks[1].id and again.attempts == 1
+
+    run(go())

@@ -34,7 +34,6 @@ from bridge.adapters.store.base import (
     NewJob,
     Transition,
     accepted_event,
-    callback_body,
     filter_sql,
     handset_rule,
     transition_text,
@@ -183,7 +182,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES ($1, $2, $3)"
 #: the status callback of the jobs in `done` (id, message_id, recipient) whose message asked for them, its body
-#: built by PostgreSQL (jsonb: the same fields as `callback_body`)
+#: built by PostgreSQL (jsonb: the same fields as `callback_body` writes for SQLite)
 _CALLBACK_FROM_DONE = (
     "INSERT INTO webhooks (job_id, url, body, key_id, next_at, created_at)"
     " SELECT d.id, m.status_callback, jsonb_build_object('event', {event}::text, 'message_id', d.message_id,"
@@ -191,28 +190,8 @@ _CALLBACK_FROM_DONE = (
     " m.api_key_id, {now}, {now} FROM done d JOIN messages m ON m.id = d.message_id"
     " WHERE m.status_callback IS NOT NULL"
 )
+_FETCHED_CALLBACK = _CALLBACK_FROM_DONE.format(event="'fetched'", status="NULL", now="$5")
 _KEY_COLUMNS = "id, name, digest, scopes, created_at, revoked_at, rate_per_minute, webhook_secret, status_callback"
-
-
-async def _queue_callback(conn: Connection, job_id: str, event: str, status: str | None, now: float) -> None:
-    """The status callback of this change, when the job's message asked for them (in the change's transaction)."""
-    row = await conn.fetchrow(
-        "SELECT m.status_callback, m.api_key_id, j.message_id, j.recipient FROM jobs j JOIN messages m"
-        " ON m.id = j.message_id WHERE j.id = $1 AND m.status_callback IS NOT NULL",
-        job_id,
-    )
-    if row is None:
-        return
-    body = callback_body(event=event, job_id=job_id, message_id=row["message_id"], to=row["recipient"],
-                         status=status, at=now)  # fmt: skip
-    await conn.execute(
-        "INSERT INTO webhooks (job_id, url, body, key_id, next_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)",
-        job_id,
-        row["status_callback"],
-        body,
-        row["api_key_id"],
-        now,
-    )
 
 
 def _key(row: asyncpg.Record) -> ApiKey:
@@ -577,23 +556,25 @@ class PostgresJobStore:
     ) -> JobState | None:
         where, state = handset_rule(event)
 
+        # the change, its timeline line and (for a fetch) its status callback in one statement, as `record`
         async def body(conn: Connection) -> JobState | None:
-            done = await conn.execute(
-                "UPDATE jobs SET state = $1, handset = $2, report_allowed = $3, next_attempt_at = $4,"
-                f" lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE id = $6 AND {where}",
+            changed = await conn.fetchval(
+                "WITH done AS (UPDATE jobs SET state = $1, handset = $2, report_allowed = $3, next_attempt_at = $4,"
+                f" lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE id = $6 AND {where}"
+                " RETURNING id, message_id, recipient),"
+                " noted AS (INSERT INTO events (job_id, at, what) SELECT id, $5, $7 FROM done),"
+                f" called AS ({_FETCHED_CALLBACK} AND $8)"
+                " SELECT count(*) FROM done",
                 state.value,
                 event.value,
                 report_allowed,
                 at,
                 now,
                 job_id,
+                f"the phone: {event.value}",
+                event is Handset.FETCHED,
             )
-            if done == "UPDATE 0":
-                return None
-            await conn.execute(_EVENT, job_id, now, f"the phone: {event.value}")
-            if event is Handset.FETCHED:
-                await _queue_callback(conn, job_id, "fetched", None, now)
-            return state
+            return state if changed else None
 
         return await self._write(body, wakes=True)
 

@@ -37,7 +37,7 @@ from bridge.adapters.store.base import Filter, JobStore
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.errors import RequestRefused, StoreError
 from bridge.intake import Accepted, Intake, Recipient, Submission
-from bridge.model import MSISDN, ApiKey, Job, JobState, Listed
+from bridge.model import ApiKey, Job, JobState, Listed
 from bridge.recipients import Refusal
 
 OPENAPI = Path(__file__).with_name("openapi.json")
@@ -55,9 +55,6 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
 
 
-Problem = RequestRefused
-
-
 def problem_response(problem: RequestRefused) -> web.Response:
     """The RFC 9457 problem details of a refusal."""
     body: dict[str, Any] = {"type": "about:blank", "title": problem.title, "status": problem.status}
@@ -68,7 +65,7 @@ def problem_response(problem: RequestRefused) -> web.Response:
     return web.Response(text=json.dumps(body), status=problem.status, content_type=PROBLEM, headers=headers)
 
 
-def refusal_problem(refusal: Refusal) -> Problem:
+def refusal_problem(refusal: Refusal) -> RequestRefused:
     """An SMTP refusal as the HTTP answer that means the same."""
     reply = refusal.reply
     smtp, _, rest = reply.partition(" ")
@@ -76,14 +73,14 @@ def refusal_problem(refusal: Refusal) -> Problem:
     if not code[:1].isdigit() or code.count(".") != 2:
         code, text = "", rest
     if code == "4.7.1" or smtp == "450":
-        return Problem(429, "Too many messages", text, code or None)
+        return RequestRefused(429, "Too many messages", text, code or None)
     if smtp.startswith("4"):
-        return Problem(503, "Try again later", text, code or None)
+        return RequestRefused(503, "Try again later", text, code or None)
     if code == "5.3.4" or smtp == "552":
-        return Problem(413, "Message too large", text, code or None)
+        return RequestRefused(413, "Message too large", text, code or None)
     if code.startswith("5.7"):
-        return Problem(403, "Not allowed", text, code or None)
-    return Problem(422, "Message refused", text, code or None)
+        return RequestRefused(403, "Not allowed", text, code or None)
+    return RequestRefused(422, "Message refused", text, code or None)
 
 
 class Api:
@@ -123,10 +120,10 @@ class Api:
             try:
                 key = await self._key(request, scope)
                 return await handler(request, key)
-            except Problem as problem:
+            except RequestRefused as problem:
                 return problem_response(problem)
             except StoreError:
-                return problem_response(Problem(503, "Try again later", "the store is unavailable"))
+                return problem_response(RequestRefused(503, "Try again later", "the store is unavailable"))
 
         return run
 
@@ -134,12 +131,12 @@ class Api:
         header = request.headers.get("Authorization", "")
         kind, _, secret = header.partition(" ")
         if kind.lower() != "bearer" or not secret.strip():
-            raise Problem(401, "Unauthorized", "an API key is needed: Authorization: Bearer <key>")
+            raise RequestRefused(401, "Unauthorized", "an API key is needed: Authorization: Bearer <key>")
         key = await self._key_by_digest(digest(secret.strip()))
         if key is None or key.revoked_at is not None:
-            raise Problem(401, "Unauthorized", "unknown or revoked API key")
+            raise RequestRefused(401, "Unauthorized", "unknown or revoked API key")
         if scope not in key.scopes and "admin" not in key.scopes:
-            raise Problem(403, "Forbidden", f"this key has no {scope!r} scope")
+            raise RequestRefused(403, "Forbidden", f"this key has no {scope!r} scope")
         return key
 
     async def _key_by_digest(self, found_digest: str) -> ApiKey | None:
@@ -158,7 +155,7 @@ class Api:
     async def post_message(self, request: web.Request, key: ApiKey) -> web.Response:
         idempotency = request.headers.get("Idempotency-Key", "")
         if len(idempotency) > 200:
-            raise Problem(400, "Bad request", "Idempotency-Key: at most 200 characters")
+            raise RequestRefused(400, "Bad request", "Idempotency-Key: at most 200 characters")
         if idempotency:
             found = await self.store.remembered(key.id, idempotency)
             if found is not None:
@@ -167,7 +164,7 @@ class Api:
             status, accepted = await self._send(request, key)
             text = json.dumps(accepted)
             response = web.json_response(text=text, status=status)
-        except Problem as problem:
+        except RequestRefused as problem:
             status, response = problem.status, problem_response(problem)
             text = response.text or ""
         if idempotency and status < 500 and status != 429:
@@ -178,7 +175,7 @@ class Api:
         if key.rate_per_minute and not await self.store.count_send(
             f"api-key:{key.id}", limit=key.rate_per_minute, window_s=60, now=self.clock()
         ):
-            raise Problem(429, "Too many messages", f"this key may send {key.rate_per_minute} messages a minute")
+            raise RequestRefused(429, "Too many messages", f"this key may send {key.rate_per_minute} messages a minute")
         sender, numbers, raw, callback = await self._mail(request)
         intake = self.intake()
         refusal = await intake.check_sender(sender, identity=f"api-key:{key.name}")
@@ -190,7 +187,7 @@ class Api:
             number = intake.check_recipient(address, accepted=len(recipients))
             if isinstance(number, Refusal):
                 problem = refusal_problem(number)
-                raise Problem(problem.status, problem.title, f"{to}: {problem.detail}", problem.code)
+                raise RequestRefused(problem.status, problem.title, f"{to}: {problem.detail}", problem.code)
             recipients.append(Recipient(address=address, number=number))
         outcome = await intake.submit(
             Submission(
@@ -206,11 +203,11 @@ class Api:
         )
         if isinstance(outcome, Refusal):
             raise refusal_problem(outcome)
-        return 202, self._accepted(outcome, recipients)
+        return 202, self._accepted(outcome)
 
     @staticmethod
-    def _accepted(outcome: Accepted, recipients: list[Recipient]) -> dict[str, Any]:
-        jobs = [{"id": job_id, "to": r.number.e164} for job_id, r in zip(outcome.job_ids, recipients, strict=False)]
+    def _accepted(outcome: Accepted) -> dict[str, Any]:
+        jobs = [{"id": job_id, "to": to} for job_id, to in zip(outcome.job_ids, outcome.numbers, strict=True)]
         body: dict[str, Any] = {"id": outcome.message_id, "jobs": jobs}
         if outcome.already_queued:
             body["already_queued"] = list(outcome.already_queued)
@@ -223,43 +220,43 @@ class Api:
             numbers = request.query.getall("to", [])
             raw = await request.read()
             sender = request.query.get("from", "")
-            return sender, _numbers(numbers), raw, _callback(request.query.get("status_callback"))
+            return sender, _numbers(numbers), raw, callback_url(request.query.get("status_callback"))
         if media_type == "application/json":
             try:
                 body = await request.json()
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise Problem(400, "Bad request", f"the body is not JSON: {exc}") from exc
+                raise RequestRefused(400, "Bad request", f"the body is not JSON: {exc}") from exc
             except RecursionError as exc:
-                raise Problem(400, "Bad request", "the body is JSON nested too deep") from exc
+                raise RequestRefused(400, "Bad request", "the body is JSON nested too deep") from exc
             if not isinstance(body, dict):
-                raise Problem(400, "Bad request", "the body is a JSON object")
+                raise RequestRefused(400, "Bad request", "the body is a JSON object")
             to = body.get("to", [])
             files = []
             for i, item in enumerate(body.get("media", []) or []):
                 if not isinstance(item, dict) or not isinstance(item.get("content"), str):
-                    raise Problem(400, "Bad request", f"media[{i}]: an object with content (base64)")
+                    raise RequestRefused(400, "Bad request", f"media[{i}]: an object with content (base64)")
                 try:
                     data = base64.b64decode(item["content"], validate=True)
                 except (binascii.Error, ValueError) as exc:
-                    raise Problem(400, "Bad request", f"media[{i}].content: not base64") from exc
+                    raise RequestRefused(400, "Bad request", f"media[{i}].content: not base64") from exc
                 files.append((str(item.get("filename") or f"file{i}"), str(item.get("content_type") or ""), data))
             fields = {k: body.get(k) for k in ("from", "subject", "text")}
             return (*self._compose(fields, to if isinstance(to, list) else [to], files),
-                    _callback(body.get("status_callback")))  # fmt: skip
+                    callback_url(body.get("status_callback")))  # fmt: skip
         if media_type == "application/x-www-form-urlencoded":
             try:
                 values = parse_qs((await request.read()).decode("utf-8"), keep_blank_values=True, strict_parsing=False)
             except UnicodeDecodeError as exc:
-                raise Problem(400, "Bad request", "the form is not UTF-8") from exc
+                raise RequestRefused(400, "Bad request", "the form is not UTF-8") from exc
             plain: dict[str, Any] = {k: values[k][0] if values.get(k) else None for k in ("from", "subject", "text")}
-            callback = _callback(values["status_callback"][0] if values.get("status_callback") else None)
+            callback = callback_url(values["status_callback"][0] if values.get("status_callback") else None)
             return (*self._compose(plain, list(values.get("to", [])), []), callback)
         if media_type == "multipart/form-data":
             values, files = _form(request.headers.get("Content-Type", ""), await request.read())
             named: dict[str, Any] = {k: values[k][0] if values.get(k) else None for k in ("from", "subject", "text")}
-            callback = _callback(values["status_callback"][0] if values.get("status_callback") else None)
+            callback = callback_url(values["status_callback"][0] if values.get("status_callback") else None)
             return (*self._compose(named, list(values.get("to", [])), files), callback)
-        raise Problem(
+        raise RequestRefused(
             415,
             "Unsupported media type",
             "send multipart/form-data, application/x-www-form-urlencoded, application/json or message/rfc822",
@@ -271,9 +268,9 @@ class Api:
         for name in ("from", "subject", "text"):
             value = fields.get(name)
             if value is not None and not isinstance(value, str):
-                raise Problem(400, "Bad request", f"{name}: a string")
+                raise RequestRefused(400, "Bad request", f"{name}: a string")
             if isinstance(value, str) and any(c in value for c in "\r\n\0") and name != "text":
-                raise Problem(400, "Bad request", f"{name}: no line breaks or NUL")
+                raise RequestRefused(400, "Bad request", f"{name}: no line breaks or NUL")
         sender = fields.get("from") or ""
         if not files:
             return sender, _numbers(to), _text_mail(sender, fields.get("subject") or "", fields.get("text") or "")
@@ -295,7 +292,7 @@ class Api:
             f for f in await self.store.find(Filter(search=message_id), limit=1000) if f.job.message_id == message_id
         ]
         if not found:
-            raise Problem(404, "Not found", f"no message {message_id}")
+            raise RequestRefused(404, "Not found", f"no message {message_id}")
         return found
 
     async def get_message(self, request: web.Request, key: ApiKey) -> web.Response:
@@ -321,18 +318,18 @@ class Api:
         q = request.query
         state = q.get("state")
         if state is not None and state not in {s.value for s in JobState}:
-            raise Problem(400, "Bad request", f"state: one of {', '.join(s.value for s in JobState)}")
+            raise RequestRefused(400, "Bad request", f"state: one of {', '.join(s.value for s in JobState)}")
         cursor = None
         if q.get("cursor"):
             at, _, job_id = q["cursor"].partition("|")
             try:
                 cursor = (float(at), job_id)
             except ValueError as exc:
-                raise Problem(400, "Bad request", "cursor: as a previous page gave it") from exc
+                raise RequestRefused(400, "Bad request", "cursor: as a previous page gave it") from exc
         try:
             limit = min(max(int(q.get("limit", PAGE_SIZE)), 1), 500)
         except ValueError as exc:
-            raise Problem(400, "Bad request", "limit: a number") from exc
+            raise RequestRefused(400, "Bad request", "limit: a number") from exc
         where = Filter(
             state=JobState(state) if state else None,
             number=q.get("to") or None,
@@ -366,7 +363,7 @@ def _form(content_type: str, body: bytes) -> tuple[dict[str, list[str]], list[tu
         b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
     )
     if not message.is_multipart():
-        raise Problem(400, "Bad request", "a multipart/form-data body without its parts")
+        raise RequestRefused(400, "Bad request", "a multipart/form-data body without its parts")
     values: dict[str, list[str]] = {}
     files: list[tuple[str, str, bytes]] = []
     for part in message.iter_parts():
@@ -401,36 +398,31 @@ def _header(value: str) -> str:
 
 
 def callback_url(value: object) -> str | None:
-    """`_callback` for the key's default (`bridge keys create --status-callback`): the same rule."""
-    return _callback(value)
-
-
-def _callback(value: object) -> str | None:
     """A status callback URL: http or https, with a host, nothing else (no file:, no javascript:, no mailto:)."""
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > 2000 or any(c in value for c in "\r\n\0 "):
-        raise Problem(400, "Bad request", "status_callback: an http:// or https:// URL")
+        raise RequestRefused(400, "Bad request", "status_callback: an http:// or https:// URL")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Problem(400, "Bad request", "status_callback: an http:// or https:// URL")
+        raise RequestRefused(400, "Bad request", "status_callback: an http:// or https:// URL")
     return value
 
 
 def _numbers(values: list[Any]) -> list[str]:
     numbers = [str(v).strip() for v in values if str(v).strip()]
     if not numbers:
-        raise Problem(400, "Bad request", "to: at least one number")
+        raise RequestRefused(400, "Bad request", "to: at least one number")
     for n in numbers:
         if any(c in n for c in "\r\n\0<>"):
-            raise Problem(400, "Bad request", f"to: {n!r} is not a number")
+            raise RequestRefused(400, "Bad request", f"to: {n!r} is not a number")
     return numbers
 
 
 def _job_view(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
-        "to": MSISDN(e164=job.recipient.e164).e164,
+        "to": job.recipient.e164,
         "state": job.state.value,
         "status": job.last_status,
         "error": job.last_error,

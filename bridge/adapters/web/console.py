@@ -317,7 +317,7 @@ class Console:
             headers=[(k, str(v)) for k, v in mail.headers.items()] if mail is not None else [],
             tree=_tree(mail) if mail is not None else [],
             notification=self._notification(job, message),
-            timeline=await self.store.events(job.id) or _timeline(job, message),
+            timeline=await self.store.events(job.id),
             final=job.state in FINAL,
         )
 
@@ -511,18 +511,3 @@ def _tree(part: MimePart, depth: int = 0) -> list[dict[str, Any]]:
     for child in part.children[:200]:
         rows += _tree(child, depth + 1)
     return rows
-
-
-def _timeline(job: Job, message: StoredMessage) -> list[tuple[float, str]]:
-    """What the job's record tells, in order: the mail's arrival, and its last state change and why."""
-    events = [(message.received_at, "mail accepted (250)")]
-    if job.state is not JobState.QUEUED or job.attempts:
-        what = f"{job.state.value}"
-        if job.handset is not None:
-            what += f" — the phone answered: {job.handset.value}"
-        if job.last_status:
-            what += f" — {job.last_status}"
-        if job.last_error:
-            what += f" ({job.last_error})"
-        events.append((job.updated_at or job.created_at, what))
-    return events
