@@ -7,6 +7,7 @@ their defaults. An unknown section or key, or a value of the wrong type or range
 
 from __future__ import annotations
 
+import base64
 import tomllib
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -248,6 +249,9 @@ class RouteKind(StrEnum):
     MM7 = "mm7"
     EAIF = "eaif"
     MM1 = "mm1"
+    TWILIO = "twilio"
+    TELNYX = "telnyx"
+    BANDWIDTH = "bandwidth"
 
 
 def _http_url(key: str, url: str) -> None:
@@ -333,13 +337,132 @@ class FolderSettings:
     folder: str = "var/delivered"
 
 
+def _e164_or_empty(key: str, number: str) -> None:
+    if number and not (number.startswith("+") and number[1:].isdigit() and 6 <= len(number) - 1 <= 15):
+        raise ConfigError(f'{key}: an E.164 number like "+15550100", got {number!r}')
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TwilioSettings:
+    """`[route.twilio]`: Twilio's Programmable Messaging (REST API 2010-04-01), and its status callbacks to
+    /rest/<route name>/status."""
+
+    base_url: str = "https://api.twilio.com"
+    account_sid: str = ""
+    #: the account's Auth Token: the Basic password, and the key of the callbacks' X-Twilio-Signature
+    auth_token: str = ""
+    #: an API key (SK…) and its secret to send with instead of the Auth Token
+    api_key_sid: str = ""
+    api_key_secret: str = ""
+    from_number: str = ""
+    messaging_service_sid: str = ""
+    timeout_s: float = 30.0
+    status_callbacks: bool = True
+
+    def __post_init__(self) -> None:
+        _http_url("route.twilio.base_url", self.base_url)
+        if not (self.account_sid.startswith("AC") and len(self.account_sid) == 34):
+            raise ConfigError(f"route.twilio.account_sid: AC and 32 hex digits, got {self.account_sid!r}")
+        if not self.auth_token:
+            raise ConfigError("route.twilio.auth_token: needed (it also checks the signature of status callbacks)")
+        if bool(self.api_key_sid) != bool(self.api_key_secret):
+            raise ConfigError("route.twilio.api_key_sid and api_key_secret: both or neither")
+        if not (self.from_number or self.messaging_service_sid):
+            raise ConfigError("route.twilio.from_number or messaging_service_sid: one is needed")
+        _e164_or_empty("route.twilio.from_number", self.from_number)
+        if self.timeout_s <= 0:
+            raise ConfigError(f"route.twilio.timeout_s: more than 0, got {self.timeout_s}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelnyxSettings:
+    """`[route.telnyx]`: Telnyx's Messaging API v2, and its signed webhooks to /rest/<route name>/status."""
+
+    base_url: str = "https://api.telnyx.com/v2"
+    api_key: str = ""
+    from_number: str = ""
+    messaging_profile_id: str = ""
+    #: the account's Ed25519 public key (base64, from the portal) that signs webhooks
+    public_key: str = ""
+    #: a webhook whose telnyx-timestamp is further than this from our clock is refused (a replay)
+    max_webhook_age_s: float = 300.0
+    timeout_s: float = 30.0
+    status_callbacks: bool = True
+
+    def __post_init__(self) -> None:
+        _http_url("route.telnyx.base_url", self.base_url)
+        if not self.api_key:
+            raise ConfigError("route.telnyx.api_key: needed (the Bearer key of the Telnyx account)")
+        if not (self.from_number or self.messaging_profile_id):
+            raise ConfigError("route.telnyx.from_number or messaging_profile_id: one is needed")
+        _e164_or_empty("route.telnyx.from_number", self.from_number)
+        if self.status_callbacks and not self.public_key:
+            # fail closed: unsigned webhooks could end anyone's jobs
+            raise ConfigError("route.telnyx.public_key: needed to check webhooks (or status_callbacks = false)")
+        if self.public_key:
+            try:
+                key = base64.b64decode(self.public_key, validate=True)
+            except ValueError:
+                key = b""
+            if len(key) != 32:
+                raise ConfigError("route.telnyx.public_key: the base64 of a 32-byte Ed25519 public key")
+        if self.timeout_s <= 0 or self.max_webhook_age_s <= 0:
+            raise ConfigError("route.telnyx.timeout_s, route.telnyx.max_webhook_age_s: more than 0")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BandwidthSettings:
+    """`[route.bandwidth]`: Bandwidth's Messaging API v2 (media uploaded first), and its status callbacks to
+    /rest/<route name>/status with the Basic credentials set on the Bandwidth application."""
+
+    base_url: str = "https://messaging.bandwidth.com/api/v2"
+    account_id: str = ""
+    application_id: str = ""
+    from_number: str = ""
+    #: HTTP Basic as the API user, or OAuth2 client credentials (client_id/client_secret at token_url)
+    username: str = ""
+    password: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+    token_url: str = "https://api.bandwidth.com/api/v1/oauth2/token"
+    callback_username: str = ""
+    callback_password: str = ""
+    timeout_s: float = 30.0
+    status_callbacks: bool = True
+
+    def __post_init__(self) -> None:
+        _http_url("route.bandwidth.base_url", self.base_url)
+        _http_url("route.bandwidth.token_url", self.token_url)
+        if not (self.account_id and self.application_id and self.from_number):
+            raise ConfigError("route.bandwidth.account_id, application_id and from_number: all are needed")
+        _e164_or_empty("route.bandwidth.from_number", self.from_number)
+        if bool(self.username) == bool(self.client_id):
+            raise ConfigError("route.bandwidth: username/password or client_id/client_secret, one of the two")
+        if (self.username and not self.password) or (self.client_id and not self.client_secret):
+            raise ConfigError("route.bandwidth.password or client_secret: needed with username or client_id")
+        if self.status_callbacks and not (self.callback_username and self.callback_password):
+            raise ConfigError(
+                "route.bandwidth.callback_username and callback_password: needed to check status callbacks "
+                "(set the same on the Bandwidth application), or status_callbacks = false"
+            )
+        if self.timeout_s <= 0:
+            raise ConfigError(f"route.bandwidth.timeout_s: more than 0, got {self.timeout_s}")
+
+
+RestSettings = TwilioSettings | TelnyxSettings | BandwidthSettings
+
 #: the table of each route kind's own settings (`[route.<kind>]`)
-ROUTE_SETTINGS: dict[RouteKind, type[MM7Settings | EAIFSettings | MM1Settings | FolderSettings]] = {
+ROUTE_SETTINGS: dict[RouteKind, type[MM7Settings | EAIFSettings | MM1Settings | FolderSettings | RestSettings]] = {
     RouteKind.MM7: MM7Settings,
     RouteKind.EAIF: EAIFSettings,
     RouteKind.MM1: MM1Settings,
     RouteKind.FOLDER: FolderSettings,
+    RouteKind.TWILIO: TwilioSettings,
+    RouteKind.TELNYX: TelnyxSettings,
+    RouteKind.BANDWIDTH: BandwidthSettings,
 }
+#: the REST kinds, whose settings are required (no usable default) and whose default budget is their own profile
+REST_KINDS = frozenset({RouteKind.TWILIO, RouteKind.TELNYX, RouteKind.BANDWIDTH})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -356,10 +479,26 @@ class RouteConfig:
     eaif: EAIFSettings = EAIFSettings()
     mm1: MM1Settings = MM1Settings()
     folder: FolderSettings = FolderSettings()
+    twilio: TwilioSettings | None = None
+    telnyx: TelnyxSettings | None = None
+    bandwidth: BandwidthSettings | None = None
 
     @property
     def label(self) -> str:
         return self.name or self.kind
+
+    @property
+    def budget(self) -> str:
+        """The profile this route's messages are fitted to: its own, else a REST kind's documented limits, else
+        "" (`[convert]`)."""
+        return self.profile or (self.kind.value if self.kind in REST_KINDS else "")
+
+    @property
+    def rest(self) -> RestSettings:
+        """The settings of a REST kind (twilio, telnyx, bandwidth)."""
+        settings = getattr(self, self.kind.value)
+        assert isinstance(settings, TwilioSettings | TelnyxSettings | BandwidthSettings)
+        return settings
 
     def __post_init__(self) -> None:
         where = f"route {self.label!r}"
@@ -372,6 +511,8 @@ class RouteConfig:
         settings = getattr(self, self.kind.value, None) if self.kind in ROUTE_SETTINGS else None
         if isinstance(settings, MM7Settings | EAIFSettings | MM1Settings):
             _http_url(f"route.{self.kind.value}.url", settings.url)
+        if self.kind in REST_KINDS and settings is None:
+            raise ConfigError(f"route.{self.kind.value}: the table of the route's credentials is needed ({where})")
         open_callbacks = isinstance(settings, MM7Settings) and not (
             settings.callback_username or settings.callback_allow
         )
@@ -620,6 +761,9 @@ Section = type[
     | EAIFSettings
     | MM1Settings
     | FolderSettings
+    | TwilioSettings
+    | TelnyxSettings
+    | BandwidthSettings
     | SMPPSettings
     | KannelSettings
 ]
@@ -637,16 +781,21 @@ _SECTIONS: dict[str, Section] = {
 }
 
 
-def _build_section(name: str, cls: Section, raw: Any) -> Any:
+def _known_keys(name: str, cls: Section, raw: Any) -> None:
     if not isinstance(raw, dict):
         raise ConfigError(f"{name}: a table of keys")
+    known = [f.name for f in fields(cls)]
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})")
+
+
+def _build_section(name: str, cls: Section, raw: Any) -> Any:
+    _known_keys(name, cls, raw)
     known = {f.name: f for f in fields(cls)}
     values: dict[str, Any] = {}
     for key, value in raw.items():
-        field = known.get(key)
-        if field is None:
-            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})")
-        default = field.default
+        default = known[key].default
         expected = type(default)
         if isinstance(default, StrEnum):
             expected = str  # checked against its values by the section itself
@@ -714,15 +863,20 @@ def _route(table: Any) -> RouteConfig:
     _moved("route", table, MOVED_ROUTE_KEYS)
     kinds = {k.value for k in ROUTE_SETTINGS}
     top = {k: v for k, v in table.items() if k not in kinds}
-    nested = {
-        kind: _build_section(f"route.{kind}", ROUTE_SETTINGS[RouteKind(kind)], table[kind])
-        for kind in kinds
-        if kind in table
-    }
+    chosen = top.get("kind", RouteKind.BUILTIN)
+    nested = {}
+    for kind in kinds:
+        if kind not in table:
+            continue
+        if RouteKind(kind) in REST_KINDS and kind != chosen:
+            # the credentials of another kind, left as documentation: their keys are checked, not their values
+            _known_keys(f"route.{kind}", ROUTE_SETTINGS[RouteKind(kind)], table[kind])
+            continue
+        nested[kind] = _build_section(f"route.{kind}", ROUTE_SETTINGS[RouteKind(kind)], table[kind])
     # the top keys' types first, as a builtin route; the kind and its own table are checked together after
     base = _build_section("route", RouteConfig, top | {"kind": "builtin"})
     values = {f.name: getattr(base, f.name) for f in fields(RouteConfig)}
-    return RouteConfig(**{**values, **nested, "kind": top.get("kind", RouteKind.BUILTIN)})
+    return RouteConfig(**{**values, **nested, "kind": chosen})
 
 
 def _sms(table: Any) -> SmsConfig:

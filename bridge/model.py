@@ -65,6 +65,8 @@ class Handset(StrEnum):
     REJECTED = "rejected"
     DEFERRED = "deferred"
     UNRECOGNISED = "unrecognised"
+    #: an operator's MMSC or an aggregator reports the message failed; the job's last status and error say why
+    FAILED = "failed"
 
     @property
     def received(self) -> bool:

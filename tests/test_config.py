@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.config import Config, load_config
+from bridge.config import ROUTE_SETTINGS, Config, load_config
 from bridge.errors import ConfigError
 from tests.convert.helpers import mail, photo
 from tests.paths import ROOT
@@ -40,10 +40,15 @@ def test_shipped_config_lists_every_key_with_a_comment() -> None:
         check_documented(name, section, table, commented)
 
 
+ROUTE_SETTINGS_BY_NAME = {kind.value: cls for kind, cls in ROUTE_SETTINGS.items()}
+
+
 def check_documented(name: str, section: object, table: dict[str, object], commented: set[str]) -> None:
     for key in fields(section):  # type: ignore[arg-type]
         assert key.name in table, f"{name}.{key.name} missing from config.toml"
         value = getattr(section, key.name)
+        if value is None and key.name in ROUTE_SETTINGS_BY_NAME:  # a REST kind's credentials: no default to read
+            value = ROUTE_SETTINGS_BY_NAME[key.name]
         if hasattr(value, "__dataclass_fields__"):  # a kind's own table, [route.mm7] or [sms.smpp]
             nested = table[key.name]
             assert isinstance(nested, dict)
@@ -69,7 +74,26 @@ def check_documented(name: str, section: object, table: dict[str, object], comme
         ('[[route]]\nkind = "mm7"\n[route.mm7]\nurl = "ftp://x"\n', "route.mm7.url: the MMSC's http://"),
         ('[[route]]\nkind = "mm7"\n[route.mm7]\nurl = "http://x/"\n', "route.mm7.callback_username"),
         ('[sms]\nkind = "smpp"\n', "sms.smpp.host and sms.smpp.system_id"),
-        ('[[route]]\nkind = "sms"\n', "route.kind: one of builtin, folder, mm7, eaif, mm1"),
+        ('[[route]]\nkind = "sms"\n', "route.kind: one of builtin, folder, mm7, eaif, mm1, twilio"),
+        ('[[route]]\nkind = "twilio"\n', "route.twilio: the table of the route's credentials is needed"),
+        (
+            '[[route]]\nkind = "twilio"\n[route.twilio]\naccount_sid = "AC1"\nauth_token = "t"\n',
+            "route.twilio.account_sid: AC and 32 hex digits",
+        ),
+        (
+            '[[route]]\nkind = "telnyx"\n[route.telnyx]\napi_key = "k"\nfrom_number = "+15550100"\n',
+            "route.telnyx.public_key",
+        ),
+        (
+            '[[route]]\nkind = "telnyx"\n[route.telnyx]\napi_key = "k"\nfrom_number = "+15550100"\npublic_key = "eA=="\n',
+            "the base64 of a 32-byte Ed25519 public key",
+        ),
+        (
+            '[[route]]\nkind = "bandwidth"\n[route.bandwidth]\naccount_id = "1"\napplication_id = "a"\n'
+            'from_number = "+15550100"\nusername = "u"\npassword = "p"\n',
+            "route.bandwidth.callback_username and callback_password",
+        ),
+        ('[[route]]\nkind = "builtin"\n[route.twilio]\nsid = "x"\n', "route.twilio.sid: unknown key"),
     ],
 )
 def test_bad_files_name_the_file_and_the_key(tmp_path: Path, content: str, message: str) -> None:

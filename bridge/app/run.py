@@ -22,6 +22,7 @@ from bridge.adapters.mmsc.builtin import BuiltinMMSC
 from bridge.adapters.mmsc.mm7_endpoint import MM7Endpoint
 from bridge.adapters.mmsc.router import RouteHealth, Router
 from bridge.adapters.mmsc.web import MmscWeb
+from bridge.adapters.rest.web import MediaWeb, RestCallbacks
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelReports
 from bridge.adapters.sms.smpp import SMPPPushSender
@@ -43,9 +44,10 @@ from bridge.app.wiring import (
     make_mailer,
     make_push_sender,
     open_store,
+    rest_route,
     route_rules,
 )
-from bridge.config import Config, RouteConfig, RouteKind, SmsKind
+from bridge.config import REST_KINDS, Config, RouteConfig, RouteKind, SmsKind
 from bridge.convert.profile import Profile
 from bridge.errors import ConfigError, WorkerDied
 from bridge.intake import Intake, IntakeSettings
@@ -192,7 +194,7 @@ class Bridge:
                 conversion_deadline_s=s.conversion_deadline_s,
                 profile=convert_profile(cv),
                 convert=convert_options(cv),
-                route_profile=self._route_profile() if any(r.profile for r in c.routes) else None,
+                route_profile=self._route_profile() if any(r.budget for r in c.routes) else None,
             ),
             store=self.store,
             executor=self._executor,
@@ -298,7 +300,7 @@ class Bridge:
                         if any(r.kind is RouteKind.BUILTIN for r in c.routes)
                         else "",
                         budgets={
-                            r.label: convert_profile(c.convert, r.profile or None).max_message_bytes for r in c.routes
+                            r.label: convert_profile(c.convert, r.budget or None).max_message_bytes for r in c.routes
                         },
                     ),
                     passwords=PasswordChecker(load_users(Path(c.admin.users_file), key="admin.users_file")),
@@ -317,6 +319,17 @@ class Bridge:
             if c.sms.kind is SmsKind.KANNEL and c.sms.kannel.dlr:
                 self.dlr = KannelReports()
                 self.dlr.install(self.web)
+        rest = {r.label: r.rest for r in c.routes if r.kind in REST_KINDS}
+        if rest:
+            public_url = c.mmsc.base_url(self.web.port(Listener.PUBLIC))
+            MediaWeb(store=self.store).install(self.web)
+            RestCallbacks(
+                routes={name: s for name, s in rest.items() if s.status_callbacks},
+                store=self.store,
+                public_url=public_url,
+                on_answer=lambda: self.worker.wake(),
+                metrics=self.metrics,
+            ).install(self.web)
         callbacks = {r.label: r.mm7 for r in c.routes if r.kind is RouteKind.MM7}
         if callbacks:
             MM7Endpoint(
@@ -364,7 +377,7 @@ class Bridge:
         """The budget of the route each number takes (`[[route]] profile`, else `[convert]`)."""
         c = self.config
         default = convert_profile(c.convert)
-        budgets = {r.label: convert_profile(c.convert, r.profile) if r.profile else default for r in c.routes}
+        budgets = {r.label: convert_profile(c.convert, r.budget) if r.budget else default for r in c.routes}
         rules = route_rules(c)
 
         def profile_for(number: MSISDN) -> Profile:
@@ -391,6 +404,8 @@ class Bridge:
                 metrics=self.metrics,
                 transport=c.sms.kind.value,
             )
+        if rc.kind in REST_KINDS:
+            return rest_route(rc, c.mmsc.base_url(self.web.port(Listener.PUBLIC)))
         return ROUTES[rc.kind](rc)
 
     async def stop(self) -> None:

@@ -14,6 +14,9 @@ from bridge.adapters.mmsc.eaif import EAIFRoute
 from bridge.adapters.mmsc.folder import FolderRoute
 from bridge.adapters.mmsc.mm1 import MM1Route
 from bridge.adapters.mmsc.mm7 import MM7Route
+from bridge.adapters.rest.bandwidth import BandwidthRoute
+from bridge.adapters.rest.telnyx import TelnyxRoute
+from bridge.adapters.rest.twilio import TwilioRoute
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelPushSender
 from bridge.adapters.sms.outbox import OutboxPushSender
@@ -21,7 +24,17 @@ from bridge.adapters.sms.smpp import SMPPPushSender
 from bridge.adapters.store.base import JobStore
 from bridge.adapters.store.postgres import PostgresJobStore
 from bridge.adapters.store.sqlite import SQLiteJobStore
-from bridge.config import Config, ConvertConfig, ReportKind, RouteConfig, RouteKind, SmsKind
+from bridge.config import (
+    BandwidthSettings,
+    Config,
+    ConvertConfig,
+    ReportKind,
+    RouteConfig,
+    RouteKind,
+    SmsKind,
+    TelnyxSettings,
+    TwilioSettings,
+)
 from bridge.convert.compose import ConvertOptions
 from bridge.convert.profile import Profile, profile_from
 from bridge.routing import RouteRule
@@ -102,6 +115,17 @@ ROUTES: dict[RouteKind, Callable[[RouteConfig], Route]] = {
     RouteKind.MM1: _mm1,
     RouteKind.FOLDER: _folder,
 }
+
+
+def rest_route(rc: RouteConfig, public_url: str) -> Route:
+    """A REST aggregator's route: it needs the public URL, where the provider fetches media and posts callbacks."""
+    s = rc.rest
+    if isinstance(s, TwilioSettings):
+        return TwilioRoute(s, name=rc.label, public_url=public_url)
+    if isinstance(s, TelnyxSettings):
+        return TelnyxRoute(s, name=rc.label, public_url=public_url)
+    assert isinstance(s, BandwidthSettings)
+    return BandwidthRoute(s, name=rc.label, public_url=public_url)
 
 
 def convert_profile(cv: ConvertConfig, name: str | None = None) -> Profile:

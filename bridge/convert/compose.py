@@ -209,6 +209,7 @@ class _Builder:
         text = trim(text, signature=self.options.trim_signature, quotes=self.options.trim_quotes)
         media, stills = self._media(len(text.encode()))
         pictures = self._pictures(stills)
+        pictures, media = self._counted(pictures, media)
         if not text and not pictures and not media:
             if not ex.subject:
                 # 5.6.1 (media not supported) when what was left out was a picture, sound or clip
@@ -235,6 +236,18 @@ class _Builder:
         if not slides:  # a sound alone: it plays on a slide of its own, under the subject
             slides.append((None, ex.subject or ""))
         return self._fit(slides, pictures, audio)
+
+    def _counted(self, pictures: list[_Picture], media: list[Attachment]) -> tuple[list[_Picture], list[Attachment]]:
+        """The pictures, then the sounds and clips, up to the route's count of media parts; the rest left out."""
+        limit = self.profile.max_media_parts
+        if not limit or len(pictures) + len(media) <= limit:
+            return pictures, media
+        kept_media = media[: max(0, limit - len(pictures))]
+        for pic in pictures[limit:]:
+            self._left_out(f"{pic.att.name or 'a picture'} (the route takes at most {limit} media parts)")
+        for att in media[len(kept_media) :]:
+            self._left_out(f"{att.name or att.media_type} (the route takes at most {limit} media parts)")
+        return pictures[:limit], kept_media
 
     def _nothing_reason(self) -> str:
         if self.dropped:
@@ -263,6 +276,8 @@ class _Builder:
         # sounds and clips share half the budget with pictures beside them, all of it but the text's otherwise
         shared = room // 2 if self.ex.images else max(room // 2, room - 4096 - text_bytes)
         share = shared // max(1, len(self.ex.media))
+        if self.profile.max_clip_bytes:
+            share = min(share, self.profile.max_clip_bytes)
         for att in self.ex.media:
             label = att.name or att.media_type
             if att.media_type.startswith("audio/"):

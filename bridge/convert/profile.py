@@ -7,6 +7,7 @@ every real network: 300 KB and 640x480, any type handsets render.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from bridge.codec.mms import ContentClass
@@ -37,12 +38,18 @@ class Profile:
     content_class: ContentClass | None = None
     #: an image with more pixels than this is refused before it is decoded (a decompression bomb)
     max_image_pixels: int = 100_000_000
+    #: at most this many pictures, sounds and clips in one message (0: no limit but the size)
+    max_media_parts: int = 0
+    #: the largest sound or clip (0: its share of the budget is the only limit)
+    max_clip_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.max_message_bytes < 2 * KB:
             raise ConfigError(f"profile {self.name}: max_message_bytes must be at least 2048")
         if min(self.max_image_width, self.max_image_height) < 16:
             raise ConfigError(f"profile {self.name}: image limits must be at least 16x16 pixels")
+        if self.max_media_parts < 0 or self.max_clip_bytes < 0:
+            raise ConfigError(f"profile {self.name}: max_media_parts and max_clip_bytes must be 0 (no limit) or more")
 
     def allows(self, media_type: str) -> bool:
         return media_type in self.allowed_types
@@ -70,8 +77,18 @@ PROFILES: dict[str, Profile] = {
         _class("megapixel", ContentClass.MEGAPIXEL, 600 * KB, 1600, 1200, TEXT_TYPES | IMAGE_RICH_TYPES),
         _class("content-basic", ContentClass.CONTENT_BASIC, 100 * KB, 640, 480, BASIC_MEDIA_TYPES),
         _class("content-rich", ContentClass.CONTENT_RICH, 300 * KB, 1600, 1200, ALL_TYPES),
+        # The REST aggregators' documented limits (../shared/rest-apis/README.md, "Facts for the adapters"); they
+        # take the parts one by one by URL, and resize for each carrier themselves, so pictures may be large.
+        # Twilio: at most 10 MediaUrl, 5 MB per picture, 500 KB for other types (its MediaUrl description).
+        Profile(name="twilio", max_message_bytes=5_000_000, max_image_width=1600, max_image_height=1600,
+                max_media_parts=10, max_clip_bytes=500_000),
+        # Telnyx: "the total media size must be less than 1 MB" (CreateMessageRequest.media_urls); 10 media URLs.
+        Profile(name="telnyx", max_message_bytes=999_000, max_image_width=1280, max_image_height=1280,
+                max_media_parts=10),
+        # Bandwidth: "the API limits file size to 3.5MB" (mmsMessageContentFile.fileUrl); no count is stated.
+        Profile(name="bandwidth", max_message_bytes=3_500_000, max_image_width=1600, max_image_height=1600),
     )
-}
+}  # fmt: skip
 DEFAULT_PROFILE = Profile(name="default")
 
 
@@ -102,6 +119,8 @@ def profile_from(
         allowed_types=base.allowed_types,
         content_class=base.content_class,
         max_image_pixels=max_image_pixels if max_image_pixels is not None else base.max_image_pixels,
+        max_media_parts=base.max_media_parts,
+        max_clip_bytes=base.max_clip_bytes,
     )
 
 
@@ -121,4 +140,11 @@ def strictest(profiles: list[Profile]) -> Profile:
         allowed_types=allowed,
         content_class=classes.pop() if len(classes) == 1 else None,
         max_image_pixels=min(p.max_image_pixels for p in profiles),
+        max_media_parts=_least_limit(p.max_media_parts for p in profiles),
+        max_clip_bytes=_least_limit(p.max_clip_bytes for p in profiles),
     )
+
+
+def _least_limit(limits: Iterable[int]) -> int:
+    """The smallest of limits where 0 means none."""
+    return min((n for n in limits if n), default=0)

@@ -9,11 +9,16 @@ status a report would carry.
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.errors import PermanentFailure
+from bridge.errors import PermanentFailure, TemporaryFailure, UnknownOutcome
 from bridge.model import Handset, Job, StoredMessage
+
+log = logging.getLogger("bridge.route")
+_UNKNOWN_COUNT = re.compile(r"\(unknown outcome (\d+)\)")
 
 #: the status a pending job carries (and a "delayed" report would show) while the phone has not confirmed
 PENDING_STATUS = "4.0.0"
@@ -47,7 +52,8 @@ def handset_outcome(job: Job, *, mmsc_id: str | None, via: str = "") -> Delivery
     """What the phone's answer already recorded on the job means, whoever reported it (the phone itself to the
     builtin MMSC, or an operator's MMSC in a delivery report, `via`); None when nothing was recorded.
 
-    Fetched or retrieved: delivered; Rejected: 5.7.1; Expired unfetched: 4.4.7; Unrecognised: 5.6.0;
+    Fetched or retrieved: delivered; Rejected: 5.7.1; Expired unfetched: 4.4.7; Unrecognised: 5.6.0; Failed: the
+    status and words the peer's report left on the job;
     Deferred: still pending (the user fetches it by hand, or it expires)."""
     h = job.handset
     if h is None:
@@ -59,8 +65,32 @@ def handset_outcome(job: Job, *, mmsc_id: str | None, via: str = "") -> Delivery
         raise PermanentFailure(f"the recipient's phone rejected the message{via}", "5.7.1")
     if h is Handset.EXPIRED:
         raise PermanentFailure(f"the message expired before the phone fetched it{via}", "4.4.7")
+    if h is Handset.FAILED:
+        raise PermanentFailure(f"{job.last_error or 'the message failed'}{via}", job.last_status or "5.0.0")
     if h is Handset.UNRECOGNISED:
         raise PermanentFailure(f"the recipient's phone could not read the MMS notification{via}", "5.6.0")
     return Delivery(
         mmsc_id=mmsc_id, pending=True, status=PENDING_STATUS, detail=f"the phone deferred the retrieval{via}"
     )
+
+
+def unknown_outcome(
+    job: Job, exc: UnknownOutcome, *, route: str, wait_s: float, resends: int
+) -> TemporaryFailure | PermanentFailure:
+    """A request the peer may have taken without answering. Resending may deliver the message twice (peers give
+    each request its own message id), so the resend waits at least `wait_s` — past any answer time of the peer —
+    and happens at most `resends` times in a row; then the job ends with 4.4.7, its fate unknown."""
+    previous = _UNKNOWN_COUNT.search(job.last_error or "")
+    count = (int(previous.group(1)) if previous else 0) + 1
+    log.warning(
+        "job=%s route=%s outcome=unknown possibly_duplicate=%s resend=%d/%d",
+        job.id,
+        route,
+        "yes" if count <= resends else "no",
+        min(count, resends),
+        resends,
+    )
+    detail = f"{exc.detail}; the peer may have taken it (unknown outcome {count})"
+    if count > resends:
+        return PermanentFailure(f"{detail}; not sent again, it may have been delivered", "4.4.7")
+    return TemporaryFailure(detail, exc.status, retry_after_s=wait_s)

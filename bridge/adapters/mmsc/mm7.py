@@ -11,7 +11,6 @@ another status code, a SOAP Fault or HTTP trouble — the verdict of `bridge.cod
 from __future__ import annotations
 
 import logging
-import re
 import secrets
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bridge.adapters.http import client, post, reachable, status_failure
-from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
+from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome, unknown_outcome
 from bridge.codec import mm7
 from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
 from bridge.config import MM7Settings
@@ -28,7 +27,6 @@ from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, Unkno
 from bridge.model import Job, StoredMessage
 
 log = logging.getLogger("bridge.mm7")
-_UNKNOWN_COUNT = re.compile(r"\(unknown outcome (\d+)\)")
 
 _PRIORITIES = {Priority.LOW: "Low", Priority.NORMAL: "Normal", Priority.HIGH: "High"}
 
@@ -94,27 +92,6 @@ class MM7Route:
             content_id=f"content-{tag}@mms-bridge",
         )
 
-    def _unknown(self, job: Job, exc: UnknownOutcome) -> TemporaryFailure | PermanentFailure:
-        """A SubmitReq the MMSC may have taken without answering. Resending may deliver the MMS twice (the
-        TransactionID is the same, but MMSCs give each SubmitReq its own MessageID), so the resend waits at least
-        `unknown_outcome_wait_s` — past any answer time of the MMSC — and happens at most
-        `unknown_outcome_resends` times in a row; then the job ends with 4.4.7, its fate unknown."""
-        previous = _UNKNOWN_COUNT.search(job.last_error or "")
-        count = (int(previous.group(1)) if previous else 0) + 1
-        s = self.settings
-        log.warning(
-            "job=%s route=%s outcome=unknown possibly_duplicate=%s resend=%d/%d",
-            job.id,
-            self.name,
-            "yes" if count <= s.unknown_outcome_resends else "no",
-            min(count, s.unknown_outcome_resends),
-            s.unknown_outcome_resends,
-        )
-        detail = f"{exc.detail}; the MMSC may have taken it (unknown outcome {count})"
-        if count > s.unknown_outcome_resends:
-            return PermanentFailure(f"{detail}; not sent again, it may have been delivered", "4.4.7")
-        return TemporaryFailure(detail, exc.status, retry_after_s=s.unknown_outcome_wait_s)
-
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         reported = handset_outcome(job, mmsc_id=job.mmsc_id, via=" (MMSC delivery report)")
         if reported is not None:
@@ -134,7 +111,10 @@ class MM7Route:
                 headers={"Content-Type": content_type, "SOAPAction": '""'},
             )
         except UnknownOutcome as exc:
-            raise self._unknown(job, exc) from exc
+            s = self.settings
+            raise unknown_outcome(
+                job, exc, route=self.name, wait_s=s.unknown_outcome_wait_s, resends=s.unknown_outcome_resends
+            ) from exc
         try:
             answer = mm7.decode(response.content, response.headers.get("Content-Type", ""))
         except DecodeError as exc:

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from bridge.adapters.store.base import HandsetStore
+from bridge.adapters.web.ranges import parse_range
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.codec.mms import (
     MMS_MEDIA_TYPE,
@@ -50,24 +51,6 @@ _STATUS_EVENTS = {
     Status.UNRECOGNISED: Handset.UNRECOGNISED,
 }
 _SERVED_STATES = (JobState.NOTIFIED, JobState.LEASED, JobState.RETRIEVED, JobState.DELIVERED)
-
-
-def parse_range(header: str, size: int) -> tuple[int, int] | bool | None:
-    """One `bytes=` range as (first, last) inclusive; None to serve it all; False when unsatisfiable."""
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or "," in spec:
-        return None
-    first_s, dash, last_s = spec.strip().partition("-")
-    if not dash or not (first_s.isdigit() or last_s.isdigit()):
-        return None
-    if not first_s:
-        length = int(last_s)
-        return (max(0, size - length), size - 1) if length and size else False
-    first = int(first_s)
-    last = min(int(last_s), size - 1) if last_s.isdigit() else size - 1
-    if first >= size or (last_s and int(last_s) < first):
-        return False
-    return first, last
 
 
 #: how long a response's last bytes may wait in the transport's buffer for a slow phone before the fetch is dropped

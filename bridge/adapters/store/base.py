@@ -148,8 +148,19 @@ class HandsetStore(Protocol):
     async def by_mmsc_id(self, route: str, mmsc_id: str) -> Job | None: ...
 
     async def handset(
-        self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
-    ) -> JobState | None: ...
+        self,
+        job_id: str,
+        *,
+        event: Handset,
+        now: float,
+        at: float,
+        report_allowed: bool,
+        status: str | None = None,
+        detail: str | None = None,
+    ) -> JobState | None:
+        """Record what the phone (or the peer that reached it) said about a job; `status` and `detail` (the RFC 3463
+        status and the words of a failure a peer reported) become the job's last status and error, and `detail`
+        its timeline line. The new state, or None when the job was not in a state the event may change."""
 
     async def message(self, message_id: str, *, with_raw: bool = True) -> StoredMessage: ...
 

@@ -552,7 +552,15 @@ class PostgresJobStore:
         return await self._write(body)
 
     async def handset(
-        self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
+        self,
+        job_id: str,
+        *,
+        event: Handset,
+        now: float,
+        at: float,
+        report_allowed: bool,
+        status: str | None = None,
+        detail: str | None = None,
     ) -> JobState | None:
         where, state = handset_rule(event)
 
@@ -560,6 +568,7 @@ class PostgresJobStore:
         async def body(conn: Connection) -> JobState | None:
             changed = await conn.fetchval(
                 "WITH done AS (UPDATE jobs SET state = $1, handset = $2, report_allowed = $3, next_attempt_at = $4,"
+                " last_status = COALESCE($9, last_status), last_error = COALESCE($10, last_error),"
                 f" lease_owner = NULL, lease_until = NULL, updated_at = $5 WHERE id = $6 AND {where}"
                 " RETURNING id, message_id, recipient),"
                 " noted AS (INSERT INTO events (job_id, at, what) SELECT id, $5, $7 FROM done),"
@@ -571,8 +580,10 @@ class PostgresJobStore:
                 at,
                 now,
                 job_id,
-                f"the phone: {event.value}",
+                _text(detail or f"the phone: {event.value}"),
                 event is Handset.FETCHED,
+                status,
+                None if detail is None else _text(detail),
             )
             return state if changed else None
 

@@ -396,18 +396,27 @@ class SQLiteJobStore:
         )
 
     async def handset(
-        self, job_id: str, *, event: Handset, now: float, at: float, report_allowed: bool
+        self,
+        job_id: str,
+        *,
+        event: Handset,
+        now: float,
+        at: float,
+        report_allowed: bool,
+        status: str | None = None,
+        detail: str | None = None,
     ) -> JobState | None:
         where, state = handset_rule(event)
 
         def body(db: sqlite3.Connection) -> JobState | None:
             cur = db.execute(
                 f"UPDATE jobs SET state = ?, handset = ?, report_allowed = ?, next_attempt_at = ?,"
+                " last_status = COALESCE(?, last_status), last_error = COALESCE(?, last_error),"
                 f" lease_owner = NULL, lease_until = NULL, updated_at = ? WHERE id = ? AND {where}",
-                (state.value, event.value, int(report_allowed), at, now, job_id),
+                (state.value, event.value, int(report_allowed), at, status, detail, now, job_id),
             )
             if cur.rowcount:
-                db.execute(_EVENT, (job_id, now, f"the phone: {event.value}"))
+                db.execute(_EVENT, (job_id, now, detail or f"the phone: {event.value}"))
                 if event is Handset.FETCHED:
                     _queue_callback(db, job_id, "fetched", None, now)
             return state if cur.rowcount else None
