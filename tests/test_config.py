@@ -85,7 +85,8 @@ def check_documented(name: str, section: object, table: dict[str, object], comme
             "route.telnyx.public_key",
         ),
         (
-            '[[route]]\nkind = "telnyx"\n[route.telnyx]\napi_key = "k"\nfrom_number = "+15550100"\npublic_key = "eA=="\n',
+            '[[route]]\nkind = "telnyx"\n[route.telnyx]\napi_key = "k"\nfrom_number = "+15550100"\n'
+            'public_key = "eA=="\n',
             "the base64 of a 32-byte Ed25519 public key",
         ),
         (

@@ -71,8 +71,6 @@ class ClientCredentials(httpx.Auth):
     """OAuth2 client credentials (RFC 6749 4.4): a Bearer token from `token_url`, fetched when there is none or it
     is about to expire, and once more when the API refuses it."""
 
-    requires_response_body = True
-
     def __init__(
         self, *, token_url: str, client_id: str, client_secret: str, clock: Callable[[], float] = time.time
     ) -> None:
@@ -101,12 +99,18 @@ class ClientCredentials(httpx.Auth):
         self.token, self.until = token, self.clock() + lifetime - min(60.0, lifetime / 2)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        # (an async flow reads the bodies it needs itself: httpx's `requires_response_body` is for sync flows)
         if not self.token or self.clock() >= self.until:
-            self._take((yield self._token_request()))
+            response = yield self._token_request()
+            await response.aread()
+            self._take(response)
         request.headers["Authorization"] = f"Bearer {self.token}"
         response = yield request
         if response.status_code == 401:
-            self._take((yield self._token_request()))
+            await response.aread()
+            renewed = yield self._token_request()
+            await renewed.aread()
+            self._take(renewed)
             request.headers["Authorization"] = f"Bearer {self.token}"
             yield request
 
@@ -211,7 +215,7 @@ def read_callback(settings: BandwidthSettings, *, headers: dict[str, str], body:
         raise RequestRefused(401, "Unauthorized", "the Bandwidth application's callback credentials are needed")
     try:
         events = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays nested thousands deep
         raise RequestRefused(400, "Bad Request", "not JSON") from exc
     events = events if isinstance(events, list) else [events]
     found: list[Report | Inbound] = []

@@ -73,7 +73,7 @@ def media_of(mms: bytes) -> SendReq:
 
 
 def outgoing(message: StoredMessage, *, max_text_chars: int, subject_field: bool = False) -> Outgoing:
-    """The message as a REST API takes it. `subject_field`: the API has a subject of its own (Telnyx's MMS);
+    """The message as a REST API takes it. `subject_field`: the API has a subject of its own for MMS (Telnyx);
     otherwise the subject opens the text unless the text already is the subject (a mail with no body)."""
     request = media_of(message.mms)
     texts: list[str] = []
@@ -87,7 +87,7 @@ def outgoing(message: StoredMessage, *, max_text_chars: int, subject_field: bool
             media.append(MediaPart(index=i, media_type=media_type, size=len(part.data), name=name))
     subject = request.subject or ""
     text = "\n\n".join(t for t in texts if t)
-    if subject and not subject_field and text != subject and not text.startswith(subject):
+    if subject and not (subject_field and media) and text != subject and not text.startswith(subject):
         text = f"{subject}\n\n{text}" if text else subject
     if len(text) > max_text_chars:
         text = text[: max_text_chars - 2].rstrip() + " …"

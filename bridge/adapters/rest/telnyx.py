@@ -116,8 +116,6 @@ class TelnyxRoute(RestRoute):
                 body["subject"] = out.subject
         else:
             body["type"] = "SMS"
-            if out.subject and not out.text:
-                body["text"] = out.subject
         if self.status_callbacks:
             body["webhook_url"] = self.callback_url(job)
             body["use_profile_webhooks"] = False
@@ -173,7 +171,7 @@ def read_callback(
         event = json.loads(body)
         data = event["data"]
         kind, event_id, payload = str(data["event_type"]), str(data["id"]), data["payload"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise RequestRefused(400, "Bad Request", "not a Telnyx event (data.event_type, data.id, data.payload)") from exc
     while seen and next(iter(seen.values())) < now - settings.max_webhook_age_s:
         seen.popitem(last=False)
