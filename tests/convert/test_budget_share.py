@@ -50,3 +50,37 @@ def test_what_the_pictures_leave_is_spent_on_those_reduced_most() -> None:
     # the graph needs less than its half; the camera picture gets what the graph left, not half the budget only
     assert sizes["graph.jpg"] < 40 * 1024, sizes
     assert sizes["camera.jpg"] > 0.6 * profile.max_message_bytes, sizes
+
+
+def test_a_route_with_a_media_count_takes_pictures_first_and_names_what_it_left_out() -> None:
+    """The REST aggregators take at most ten media parts (Twilio's and Telnyx's documents): twelve pictures and a
+    sound keep ten pictures; the other two and the sound are named as not sent."""
+    from tests.convert.helpers import media
+
+    pictures = [(photo(320, 240, seed=i), "image/jpeg", f"p{i:02}.jpg") for i in range(12)]
+    sound = (media("amr--androidx-media--nb.amr"), "audio/amr", "voice.amr")
+    conv = convert_mail(mail("Twelve", attachments=[*pictures, sound]), profile=profile_from("twilio"))
+    assert [source for source, *_ in images(conv)] == [f"p{i:02}.jpg" for i in range(10)]
+    assert sorted(d.split(" ")[0] for d in conv.dropped) == ["p10.jpg", "p11.jpg", "voice.amr"]
+    assert all("at most 10 media parts" in d for d in conv.dropped)
+    # no limit on the default route: all twelve and the sound go (each smaller)
+    default = convert_mail(mail("Twelve", attachments=[*pictures, sound]))
+    assert len(images(default)) == 12 and not default.dropped
+
+
+def test_a_sound_is_held_to_the_routes_clip_limit_while_pictures_use_the_whole_budget() -> None:
+    import dataclasses
+
+    from tests.convert.helpers import media
+
+    twilio = profile_from("twilio")
+    assert twilio.max_clip_bytes == 500_000 and twilio.max_message_bytes == 5_000_000
+    budget = dataclasses.replace(twilio, max_clip_bytes=30_000)
+    sound = (media("mp3--file-type--lame.mp3"), "audio/mpeg", "song.mp3")
+    conv = convert_mail(
+        mail("Listen", attachments=[sound, (photo(2000, 1500), "image/jpeg", "big.jpg")]), profile=budget
+    )
+    [audio] = [i for i in conv.items if i.kind == "audio"]
+    assert audio.size <= 30_000
+    [(_, size, width, height)] = images(conv)
+    assert size > 30_000 and max(width or 0, height or 0) <= 1600
