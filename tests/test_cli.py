@@ -127,6 +127,22 @@ def test_check_config_accepts_the_shipped_default_and_names_a_bad_key(tmp_path: 
     assert f"{bad}: decode.max_input_bytes: expected int, got str" in out.stderr
 
 
+def test_check_config_wants_a_public_url_for_a_rest_route_and_says_which_route_a_number_takes(tmp_path: Path) -> None:
+    twilio = (
+        '[[route]]\nname = "tw"\nkind = "twilio"\n[route.twilio]\n'
+        f'account_sid = "AC{"0" * 32}"\nauth_token = "t"\nfrom_number = "+15550100"\n'
+    )
+    config = tmp_path / "rest.toml"
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/b.db"\n' + twilio)
+    out = run("check-config", "--config", config)
+    assert out.returncode == 1 and "mmsc.public_url:" in out.stderr and "'tw'" in out.stderr
+    config.write_text(f'[store]\nurl = "sqlite:///{tmp_path}/b.db"\n[mmsc]\npublic_url = "https://mms.example.net"\n'
+                      + twilio)  # fmt: skip
+    ok = run("check-config", "--config", config, "--number", "+12015554567")
+    assert ok.returncode == 0, ok.stderr
+    assert "+12015554567 -> route tw (twilio)" in ok.stdout
+
+
 def test_queue_lists_shows_retries_and_purges(tmp_path: Path) -> None:
     import asyncio
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bridge.adapters.smtp.auth import load_users, tls_context
 from bridge.app.wiring import route_rules
-from bridge.config import Config, ReportKind, RouteKind, SmsKind
+from bridge.config import REST_KINDS, Config, ReportKind, RouteKind, SmsKind
 from bridge.errors import ConfigError
 from bridge.model import MSISDN
 from bridge.recipients import RecipientPolicy, parse_recipient
@@ -44,6 +44,14 @@ def check_files(config: Config) -> None:
         ca_file = getattr(own, "ca_file", "")
         if ca_file and not os.access(ca_file, os.R_OK):
             raise ConfigError(f"route.{route.kind.value}.ca_file: {ca_file} cannot be read (route {route.label!r})")
+    rest = [r.label for r in config.routes if r.kind in REST_KINDS]
+    if rest and not config.mmsc.public_url:
+        # the provider fetches the media and posts its callbacks from the internet: the listening address on
+        # loopback is no address for it
+        raise ConfigError(
+            f"mmsc.public_url: the address the REST routes' provider reaches the bridge at is needed "
+            f"(route {rest[0]!r} serves its media and takes its callbacks there)"
+        )
     if config.reports.kind is ReportKind.OUTBOX:
         folders["reports.outbox"] = Path(config.reports.outbox)
     for key, folder in folders.items():
