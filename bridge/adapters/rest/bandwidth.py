@@ -119,29 +119,16 @@ class BandwidthRoute(RestRoute):
     provider = "Bandwidth"
     max_text_chars = 2048
 
-    def __init__(
-        self,
-        settings: BandwidthSettings,
-        *,
-        name: str,
-        public_url: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        s = self.settings = settings
+    settings: BandwidthSettings
+
+    def make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        s = self.settings
         http = client(timeout_s=s.timeout_s, username=s.username, password=s.password, transport=transport)
         if s.client_id:
             http.auth = ClientCredentials(
-                token_url=s.token_url, client_id=s.client_id, client_secret=s.client_secret, clock=clock
+                token_url=s.token_url, client_id=s.client_id, client_secret=s.client_secret, clock=self.clock
             )
-        super().__init__(
-            name=name,
-            base_url=s.base_url,
-            public_url=public_url,
-            status_callbacks=s.status_callbacks,
-            http=http,
-            clock=clock,
-        )
+        return http
 
     def media_location(self, job: Job, index: int) -> str:
         return f"{self.base_url}/users/{self.settings.account_id}/media/mms-bridge-{job.id}-{index}"

@@ -26,6 +26,7 @@ import httpx
 from bridge.adapters.http import post, reachable
 from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome, unknown_outcome
 from bridge.codec.mms import SendReq, decode_pdu
+from bridge.config import RestSettings
 from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, UnknownOutcome, Verdict, failure
 from bridge.model import Handset, Job, StoredMessage
 
@@ -173,22 +174,28 @@ class RestRoute:
     #: the API has a subject field for MMS
     subject_field = False
 
+    settings: RestSettings
+
     def __init__(
         self,
+        settings: RestSettings,
         *,
         name: str,
-        base_url: str,
         public_url: str,
-        status_callbacks: bool,
-        http: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.settings = settings
         self.name = name
-        self.base_url = base_url.rstrip("/")
+        self.base_url = settings.base_url.rstrip("/")
         self.public_url = public_url.rstrip("/")
-        self.status_callbacks = status_callbacks
-        self.http = http
+        self.status_callbacks = settings.status_callbacks
         self.clock = clock
+        self.http = self.make_client(transport)
+
+    def make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        """The route's one HTTP client, with the provider's authentication."""
+        raise NotImplementedError
 
     def media_url(self, job: Job, part: MediaPart) -> str:
         return f"{self.public_url}/media/{job.token}/{part.index}"

@@ -19,9 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from collections import OrderedDict
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -79,26 +77,12 @@ class TelnyxRoute(RestRoute):
     max_text_chars = 1600
     subject_field = True
 
-    def __init__(
-        self,
-        settings: TelnyxSettings,
-        *,
-        name: str,
-        public_url: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        s = self.settings = settings
-        http = client(timeout_s=s.timeout_s, transport=transport)
-        http.headers["Authorization"] = f"Bearer {s.api_key}"
-        super().__init__(
-            name=name,
-            base_url=s.base_url,
-            public_url=public_url,
-            status_callbacks=s.status_callbacks,
-            http=http,
-            clock=clock,
-        )
+    settings: TelnyxSettings
+
+    def make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        http = client(timeout_s=self.settings.timeout_s, transport=transport)
+        http.headers["Authorization"] = f"Bearer {self.settings.api_key}"
+        return http
 
     async def send(self, job: Job, message: StoredMessage, out: Outgoing) -> str:
         s = self.settings

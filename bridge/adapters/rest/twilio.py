@@ -16,8 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from urllib.parse import parse_qsl, urlencode
 
 import httpx
@@ -81,25 +80,12 @@ class TwilioRoute(RestRoute):
     provider = "Twilio"
     max_text_chars = 1600
 
-    def __init__(
-        self,
-        settings: TwilioSettings,
-        *,
-        name: str,
-        public_url: str,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        s = self.settings = settings
+    settings: TwilioSettings
+
+    def make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        s = self.settings
         user, password = (s.api_key_sid, s.api_key_secret) if s.api_key_sid else (s.account_sid, s.auth_token)
-        super().__init__(
-            name=name,
-            base_url=s.base_url,
-            public_url=public_url,
-            status_callbacks=s.status_callbacks,
-            http=client(timeout_s=s.timeout_s, username=user, password=password, transport=transport),
-            clock=clock,
-        )
+        return client(timeout_s=s.timeout_s, username=user, password=password, transport=transport)
 
     async def send(self, job: Job, message: StoredMessage, out: Outgoing) -> str:
         s = self.settings
