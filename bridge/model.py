@@ -179,3 +179,15 @@ class Webhook:
     secret: str
     attempts: int
     created_at: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Conversation:
+    """Who last wrote to a phone number through the bridge: where the phone's reply goes, and what it replies to."""
+
+    number: str
+    address: str
+    subject: str | None
+    #: the Message-IDs of the mails sent to the number, oldest first (for References)
+    message_ids: tuple[str, ...]
+    last_at: float

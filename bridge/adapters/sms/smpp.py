@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
+from bridge.adapters.sms.mo import MOAssembler, MOText
 from bridge.codec.smpp import (
     BACKOFF_SUBMIT_ERRORS,
     ESM_UDHI,
@@ -38,7 +39,7 @@ from bridge.codec.smpp import (
     submit_verdict,
 )
 from bridge.config import SMPPSettings
-from bridge.errors import DecodeError, TemporaryFailure, Verdict, failure
+from bridge.errors import BridgeError, DecodeError, TemporaryFailure, Verdict, failure
 from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.smpp")
@@ -54,10 +55,14 @@ class SMPPPushSender:
         settings: SMPPSettings,
         *,
         on_receipt: Callable[[Receipt], None] | None = None,
+        on_message: Callable[[MOText], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.on_receipt = on_receipt
+        self.on_message = on_message
+        self.mo = MOAssembler()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.clock = clock
         self._conn = SMPPConnection()
         self._writer: asyncio.StreamWriter | None = None
@@ -198,7 +203,30 @@ class SMPPPushSender:
                 log.info("smpp receipt message_id=%s stat=%s err=%s", receipt.message_id, receipt.state, receipt.error)
                 if self.on_receipt is not None:
                     self.on_receipt(receipt)
+            elif self.on_message is not None:
+                # a phone's message: answered once it was taken (a mail sent), so that the SMSC keeps and
+                # offers again what could not be taken now
+                task = asyncio.get_running_loop().create_task(self._mo(pdu, writer))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+                return
         writer.write(self._conn.send_response(pdu))
+
+    async def _mo(self, pdu: Pdu, writer: asyncio.StreamWriter) -> None:
+        assert isinstance(pdu.body, ShortMessage) and self.on_message is not None
+        status = CommandStatus.ESME_ROK
+        try:
+            text = self.mo.take(pdu.body)
+            if text is not None:
+                await self.on_message(text)
+        except DecodeError as exc:
+            log.warning("smpp mo=unreadable error=%s", exc)
+            status = CommandStatus.ESME_RX_P_APPN  # permanent: the SMSC should not offer it again
+        except BridgeError as exc:
+            log.warning("smpp mo=not-taken error=%r (the SMSC offers it again)", exc)
+            status = CommandStatus.ESME_RX_T_APPN
+        if not writer.is_closing():
+            writer.write(self._conn.send_response(pdu, status))
 
     def _time_out(self, seq: int) -> None:
         future = self._pending.pop(seq, None)

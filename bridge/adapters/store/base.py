@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from bridge import ids
-from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
+from bridge.model import MSISDN, ApiKey, Conversation, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
 
 
 def new_token() -> str:
@@ -107,6 +107,34 @@ class IntakeStore(LimitStore, Protocol):
         """Commit `message` and those of `jobs` not queued already; the others (a job whose `dedup_key` a job
         created after its `dedup_after` has), mapped to the job already queued. With none left, the message is
         not stored either."""
+        ...
+
+
+#: the Message-IDs a conversation keeps (References of a reply)
+CONVERSATION_IDS = 10
+
+
+def merged_ids(old: str, new: str | None) -> str:
+    """A conversation's Message-IDs (space-separated, oldest first) with `new` added, the last few kept."""
+    ids = [i for i in old.split() if i != new]
+    if new:
+        ids.append(new)
+    return " ".join(ids[-CONVERSATION_IDS:])
+
+
+def conversation_of(message: StoredMessage, jobs: Sequence[NewJob]) -> list[tuple[str, str]]:
+    """The (number, address) pairs a committed message starts or continues: none for a bounce (no sender) or an
+    automatic mail (Auto-Submitted), so that a phone's reply never goes back into a loop."""
+    if not message.mail_from or message.auto_submitted:
+        return []
+    return sorted({(job.recipient.e164, message.mail_from.lower()) for job in jobs})
+
+
+class ConversationStore(Protocol):
+    """The reply path: who last wrote to a number (recorded by `put` for every mail with a sender)."""
+
+    async def conversation(self, number: str, *, since: float) -> Conversation | None:
+        """The latest conversation with `number` whose last mail came at `since` or later."""
         ...
 
 
@@ -243,7 +271,7 @@ class ApiStore(Protocol):
         ...
 
 
-class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore, ApiStore, Protocol):
+class JobStore(IntakeStore, QueueStore, HandsetStore, OperatorStore, LimitStore, ApiStore, ConversationStore, Protocol):
     """A whole store: every role, waking workers, and closing it."""
 
     async def watch(self, wake: Callable[[], None]) -> None:

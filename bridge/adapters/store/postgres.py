@@ -34,12 +34,14 @@ from bridge.adapters.store.base import (
     NewJob,
     Transition,
     accepted_event,
+    conversation_of,
     filter_sql,
     handset_rule,
+    merged_ids,
     transition_text,
 )
 from bridge.errors import StoreError
-from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
+from bridge.model import MSISDN, ApiKey, Conversation, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +180,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         """,
     ),
     (9, "ALTER TABLE api_keys ADD COLUMN status_callback text;"),
+    (
+        10,
+        """
+        CREATE TABLE conversations (number text NOT NULL, address text NOT NULL, subject text,
+            message_ids text NOT NULL DEFAULT '', last_at double precision NOT NULL, PRIMARY KEY (number, address));
+        """,
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _EVENT = "INSERT INTO events (job_id, at, what) VALUES ($1, $2, $3)"
@@ -477,9 +486,36 @@ class PostgresJobStore:
                     for job in fresh
                 ],
             )
+            for number, address in conversation_of(message, fresh):
+                # the row locked while its Message-IDs are merged: two bridges taking mails for one number at once
+                old = await conn.fetchval(
+                    "SELECT message_ids FROM conversations WHERE number = $1 AND address = $2 FOR UPDATE",
+                    number, address,
+                )  # fmt: skip
+                await conn.execute(
+                    "INSERT INTO conversations (number, address, subject, message_ids, last_at)"
+                    " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (number, address) DO UPDATE SET"
+                    " subject = excluded.subject, message_ids = excluded.message_ids, last_at = excluded.last_at",
+                    number, _text(address), _text(message.subject) if message.subject is not None else None,
+                    _text(merged_ids(old or "", message.mail_message_id)), message.received_at,
+                )  # fmt: skip
             return duplicates
 
         return await self._write(body, wakes=True)
+
+    async def conversation(self, number: str, *, since: float) -> Conversation | None:
+        async def run(conn: Connection) -> Conversation | None:
+            row = await conn.fetchrow(
+                "SELECT number, address, subject, message_ids, last_at FROM conversations"
+                " WHERE number = $1 AND last_at >= $2 ORDER BY last_at DESC LIMIT 1",
+                number, since,
+            )  # fmt: skip
+            if row is None:
+                return None
+            return Conversation(number=row["number"], address=row["address"], subject=row["subject"],
+                                message_ids=tuple(row["message_ids"].split()), last_at=row["last_at"])  # fmt: skip
+
+        return await self._run(run)
 
     # --- leasing and transitions ---------------------------------------------------------------------------
 

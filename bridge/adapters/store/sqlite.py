@@ -26,13 +26,15 @@ from bridge.adapters.store.base import (
     Transition,
     accepted_event,
     callback_body,
+    conversation_of,
     filter_sql,
     handset_rule,
+    merged_ids,
     transition_text,
 )
 from bridge.adapters.store.limits import LocalLimits
 from bridge.errors import StoreError
-from bridge.model import MSISDN, ApiKey, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
+from bridge.model import MSISDN, ApiKey, Conversation, Handset, Job, JobState, Listed, Notify, StoredMessage, Webhook
 
 _T = TypeVar("_T")
 
@@ -98,6 +100,8 @@ CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks (next_at) WHERE done_at IS N
 CREATE TABLE IF NOT EXISTS idempotency (key_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, status INTEGER NOT NULL,
     body TEXT NOT NULL, created_at REAL NOT NULL, PRIMARY KEY (key_id, idempotency_key));
 CREATE INDEX IF NOT EXISTS events_job ON events (job_id, at);
+CREATE TABLE IF NOT EXISTS conversations (number TEXT NOT NULL, address TEXT NOT NULL, subject TEXT,
+    message_ids TEXT NOT NULL DEFAULT '', last_at REAL NOT NULL, PRIMARY KEY (number, address));
 """
 
 _JOB_COLUMNS = (
@@ -329,9 +333,33 @@ class SQLiteJobStore:
                     for job in fresh
                 ],
             )
+            for number, address in conversation_of(message, fresh):
+                row = db.execute(
+                    "SELECT message_ids FROM conversations WHERE number = ? AND address = ?", (number, address)
+                ).fetchone()
+                db.execute(
+                    "INSERT OR REPLACE INTO conversations (number, address, subject, message_ids, last_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (number, address, message.subject, merged_ids(row[0] if row else "", message.mail_message_id),
+                     message.received_at),
+                )  # fmt: skip
             return duplicates
 
         return await self._write(body, durable=True)
+
+    async def conversation(self, number: str, *, since: float) -> Conversation | None:
+        def run() -> Conversation | None:
+            row = self.db.execute(
+                "SELECT number, address, subject, message_ids, last_at FROM conversations"
+                " WHERE number = ? AND last_at >= ? ORDER BY last_at DESC LIMIT 1",
+                (number, since),
+            ).fetchone()
+            if row is None:
+                return None
+            return Conversation(number=row[0], address=row[1], subject=row[2], message_ids=tuple(row[3].split()),
+                                last_at=row[4])  # fmt: skip
+
+        return await self._run(run)
 
     # --- leasing and transitions ---------------------------------------------------------------------------
 
