@@ -650,6 +650,8 @@ class KannelSettings:
     smsc_id: str = ""
     #: ask for delivery reports of the notification SMS (Kannel calls the public listener's /sms/dlr)
     dlr: bool = True
+    #: phones' messages through Kannel: its sms-service calls the public listener's /sms/mo with this key ("" off)
+    mo_key: str = ""
     ppg_url: str = ""
     #: the host part of the PAP address (WAPPUSH=<number>/TYPE=PLMN@<host>); Kannel does not read it
     ppg_address_host: str = "ppg.invalid"
@@ -711,6 +713,28 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RepliesConfig:
+    """`[replies]`: phones' answers (SMS over SMPP or Kannel, MMS over MM7, the REST providers' inbound messages)
+    as mails to whoever last wrote to the number (`bridge/replies.py`)."""
+
+    enabled: bool = True
+    #: a reply goes to an address that wrote to the number at most this long ago
+    window_s: float = 7 * 86_400.0
+    #: where replies from numbers with no conversation go ("" refuses them)
+    forward_to: str = ""
+    #: at most this many replies per number in an hour (0: no limit)
+    max_per_hour: int = 30
+
+    def __post_init__(self) -> None:
+        if self.window_s <= 0:
+            raise ConfigError(f"replies.window_s: a positive number of seconds, got {self.window_s}")
+        if self.max_per_hour < 0:
+            raise ConfigError(f"replies.max_per_hour: 0 (no limit) or more, got {self.max_per_hour}")
+        if self.forward_to and ("@" not in self.forward_to or any(c in self.forward_to for c in "\r\n\0 <>")):
+            raise ConfigError(f"replies.forward_to: one mail address, got {self.forward_to!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Config:
     """The whole file. `routes` comes from `[[route]]` (a single `[route]` table is one route)."""
 
@@ -725,6 +749,7 @@ class Config:
     admin: AdminConfig = AdminConfig()
     sms: SmsConfig = SmsConfig()
     reports: ReportsConfig = ReportsConfig()
+    replies: RepliesConfig = RepliesConfig()
 
     def __post_init__(self) -> None:
         if not self.routes:
@@ -757,6 +782,7 @@ Section = type[
     | AdminConfig
     | SmsConfig
     | ReportsConfig
+    | RepliesConfig
     | MM7Settings
     | EAIFSettings
     | MM1Settings
@@ -778,6 +804,7 @@ _SECTIONS: dict[str, Section] = {
     "admin": AdminConfig,
     "sms": SmsConfig,
     "reports": ReportsConfig,
+    "replies": RepliesConfig,
 }
 
 

@@ -24,7 +24,8 @@ from bridge.adapters.mmsc.router import RouteHealth, Router
 from bridge.adapters.mmsc.web import MmscWeb
 from bridge.adapters.rest.web import MediaWeb, RestCallbacks
 from bridge.adapters.sms.base import PushSender
-from bridge.adapters.sms.kannel import KannelReports
+from bridge.adapters.sms.kannel import KannelMO, KannelReports
+from bridge.adapters.sms.mo import MOText
 from bridge.adapters.sms.smpp import SMPPPushSender
 from bridge.adapters.smtp.auth import PasswordChecker, checked_by_the_protocol, load_users, tls_context
 from bridge.adapters.smtp.dkim import DkimChecker
@@ -55,6 +56,7 @@ from bridge.metrics import Metrics
 from bridge.model import MSISDN
 from bridge.pipeline import RetryPolicy
 from bridge.recipients import RecipientPolicy
+from bridge.replies import PhoneReply, Replies, ReplySettings, phone_number
 from bridge.routing import choose
 from bridge.worker import Worker, WorkerSettings
 
@@ -121,6 +123,18 @@ class Bridge:
 
         self.store.observe_commit = committed
         self.mailer = make_mailer(self.config)
+        r = self.config.replies
+        self.replies = (
+            Replies(
+                settings=ReplySettings(domain=self.config.smtp.domains[0], window_s=r.window_s,
+                                       forward_to=r.forward_to, max_per_hour=r.max_per_hour),
+                store=self.store,
+                mailer=self.mailer,
+                metrics=self.metrics,
+            )
+            if r.enabled
+            else None
+        )  # fmt: skip
         self._install_web_surfaces()
         await self._make_routes()
         self.worker = self._make_worker()
@@ -319,6 +333,8 @@ class Bridge:
             if c.sms.kind is SmsKind.KANNEL and c.sms.kannel.dlr:
                 self.dlr = KannelReports()
                 self.dlr.install(self.web)
+            if c.sms.kind is SmsKind.KANNEL and c.sms.kannel.mo_key:
+                KannelMO(key=c.sms.kannel.mo_key, on_message=self.sms_reply).install(self.web)
         rest = {r.label: r.rest for r in c.routes if r.kind in REST_KINDS}
         if rest:
             public_url = c.mmsc.base_url(self.web.port(Listener.PUBLIC))
@@ -329,6 +345,7 @@ class Bridge:
                 public_url=public_url,
                 on_answer=lambda: self.worker.wake(),
                 metrics=self.metrics,
+                replies=self.replies,
             ).install(self.web)
         callbacks = {r.label: r.mm7 for r in c.routes if r.kind is RouteKind.MM7}
         if callbacks:
@@ -340,7 +357,16 @@ class Bridge:
                 domain=c.smtp.domains[0],
                 reporting_ua=c.smtp.hostname,
                 on_answer=lambda: self.worker.wake(),
+                replies=self.replies,
             ).install(self.web)
+
+    async def sms_reply(self, mo: MOText) -> None:
+        """A phone's SMS (SMPP deliver_sm, Kannel's /sms/mo) to the reply path."""
+        number = phone_number(mo.sender)
+        if self.replies is None or number is None:
+            log.info("sms mo=ignored why=%s", "replies are off" if self.replies is None else "not a phone number")
+            return
+        await self.replies.take(PhoneReply(sender=number, text=mo.text, via=self.config.sms.kind.value))
 
     def reload(self) -> None:
         """SIGHUP: read the users file and the TLS certificate and key again, for the connections that come
@@ -392,7 +418,7 @@ class Bridge:
         c = self.config
         if rc.kind is RouteKind.BUILTIN:
             public_url = c.mmsc.base_url(self.web.port(Listener.PUBLIC))
-            self.push = make_push_sender(c, public_url)
+            self.push = make_push_sender(c, public_url, on_message=self.sms_reply)
             await self.push.start()
             if isinstance(self.push, SMPPPushSender):
                 push = self.push

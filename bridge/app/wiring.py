@@ -3,7 +3,7 @@ SMS transport, each route — and the converter's budget and options."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from bridge.adapters.mail.base import MailSender
@@ -19,6 +19,7 @@ from bridge.adapters.rest.telnyx import TelnyxRoute
 from bridge.adapters.rest.twilio import TwilioRoute
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelPushSender
+from bridge.adapters.sms.mo import MOText
 from bridge.adapters.sms.outbox import OutboxPushSender
 from bridge.adapters.sms.smpp import SMPPPushSender
 from bridge.adapters.store.base import JobStore
@@ -65,30 +66,34 @@ def make_mailer(config: Config) -> MailSender:
     return OutboxMailSender(Path(r.outbox))
 
 
-def _kannel(config: Config, public_url: str) -> PushSender:
+OnMessage = Callable[[MOText], Awaitable[None]] | None
+
+
+def _kannel(config: Config, public_url: str, on_message: OnMessage) -> PushSender:
+    # phones' messages come through Kannel's sms-service to /sms/mo (`KannelMO`), not through the sender
     return KannelPushSender(config.sms.kannel, dlr_url=f"{public_url}/sms/dlr")
 
 
-def _smpp(config: Config, public_url: str) -> PushSender:
-    return SMPPPushSender(config.sms.smpp)
+def _smpp(config: Config, public_url: str, on_message: OnMessage) -> PushSender:
+    return SMPPPushSender(config.sms.smpp, on_message=on_message)
 
 
-def _outbox(config: Config, public_url: str) -> PushSender:
+def _outbox(config: Config, public_url: str, on_message: OnMessage) -> PushSender:
     return OutboxPushSender(Path(config.sms.outbox))
 
 
 #: each SMS transport kind and what makes it
-PUSH_SENDERS: dict[SmsKind, Callable[[Config, str], PushSender]] = {
+PUSH_SENDERS: dict[SmsKind, Callable[[Config, str, OnMessage], PushSender]] = {
     SmsKind.OUTBOX: _outbox,
     SmsKind.SMPP: _smpp,
     SmsKind.KANNEL: _kannel,
 }
 
 
-def make_push_sender(config: Config, public_url: str) -> PushSender:
+def make_push_sender(config: Config, public_url: str, *, on_message: OnMessage = None) -> PushSender:
     """The SMS transport `[sms]` names, for the builtin MMSC's notifications (`public_url`: the MMSC's base URL,
-    where Kannel's delivery reports come back)."""
-    return PUSH_SENDERS[config.sms.kind](config, public_url)
+    where Kannel's delivery reports come back); `on_message` takes the phones' messages an SMSC delivers."""
+    return PUSH_SENDERS[config.sms.kind](config, public_url, on_message)
 
 
 def _mm7(rc: RouteConfig) -> Route:

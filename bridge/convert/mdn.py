@@ -20,7 +20,9 @@ from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
 
+from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil
 from bridge.convert.dsn import _field, _header_block
+from bridge.errors import DecodeError
 
 _DISPOSITIONS = {"read": "displayed", "deleted": "deleted"}
 
@@ -95,13 +97,45 @@ class ReplyPart:
     content_type: str
     data: bytes
     filename: str | None = None
+    #: its Content-ID without angle brackets (what a SMIL `src="cid:…"` names)
+    content_id: str | None = None
+
+
+def in_slide_order(parts: Sequence[ReplyPart]) -> list[ReplyPart]:
+    """An MMS's parts in the order its SMIL shows them (slide by slide: image or video, text, audio), by `cid:`
+    or by name; parts the SMIL does not name follow in their own order. Without a readable SMIL: as they came."""
+    smil = next((p for p in parts if p.content_type.split(";")[0].strip().lower() == SMIL_MEDIA_TYPE), None)
+    if smil is None:
+        return list(parts)
+    try:
+        slides = decode_smil(smil.data)
+    except DecodeError:
+        return list(parts)
+    rest = [p for p in parts if p is not smil]
+    ordered: list[ReplyPart] = []
+    for slide in slides:
+        for src in (slide.image, slide.video, slide.text, slide.audio):
+            if not src:
+                continue
+            name = src.removeprefix("cid:").strip("<>")
+            found = next((p for p in rest if name in (p.content_id, p.filename)), None)
+            if found is not None and found not in ordered:
+                ordered.append(found)
+    return [*ordered, *(p for p in rest if p not in ordered)]
 
 
 def reply_mail(
-    *, sender: str, to: str, subject: str, parts: Sequence[ReplyPart], in_reply_to: str | None = None
+    *,
+    sender: str,
+    to: str,
+    subject: str,
+    parts: Sequence[ReplyPart],
+    in_reply_to: str | None = None,
+    references: Sequence[str] = (),
 ) -> bytes:
     """The phone's message (`sender` is `<number>@<bridge domain>`) as a mail to `to`; text parts become the
-    body, the rest attachments, SMIL left out (a mail client shows the parts, not the slide show)."""
+    body, the rest attachments in their order, SMIL left out (a mail client shows the parts, not the slide show).
+    `in_reply_to` and `references` thread it under the mails it answers (RFC 5322 3.6.4)."""
     mail = EmailMessage()
     mail["From"] = sender
     mail["To"] = to
@@ -110,7 +144,7 @@ def reply_mail(
     mail["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     if in_reply_to:
         mail["In-Reply-To"] = in_reply_to
-        mail["References"] = in_reply_to
+        mail["References"] = " ".join([*(r for r in references if r != in_reply_to), in_reply_to])
     texts = [p for p in parts if p.content_type.startswith("text/plain")]
     mail.set_content("\n\n".join(p.data.decode("utf-8", "replace") for p in texts) or "(no text)")
     for n, p in enumerate(parts, 1):

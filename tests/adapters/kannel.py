@@ -31,8 +31,9 @@ USER, PASSWORD = "bridge", "sendpw"
 SHIPPED = Path(__file__).resolve().parents[2] / "contrib" / "kannel" / "kannel.conf"
 
 
-def configured(ports: dict[str, int], folder: Path) -> str:
-    """contrib/kannel/kannel.conf with this test's ports, log folder and passwords, its groups otherwise as shipped."""
+def configured(ports: dict[str, int], folder: Path, *, mo_url: str = "") -> str:
+    """contrib/kannel/kannel.conf with this test's ports, log folder and passwords (and the bridge's /sms/mo URL
+    as the sms-service's get-url), its groups otherwise as shipped."""
     group, out = "", []
     values = {
         ("core", "admin-port"): ports["admin"], ("core", "admin-password"): "adminpw",
@@ -40,6 +41,7 @@ def configured(ports: dict[str, int], folder: Path) -> str:
         ("smsc", "port"): ports["fake"], ("smsbox", "bearerbox-port"): ports["smsbox"],
         ("smsbox", "sendsms-port"): ports["sendsms"], ("sendsms-user", "username"): USER,
         ("sendsms-user", "password"): PASSWORD, ("ppg", "ppg-port"): ports["ppg"],
+        ("sms-service", "get-url"): f'"{mo_url}"',
     }  # fmt: skip
     for line in SHIPPED.read_text().splitlines():
         key, sep, _ = (part.strip() for part in line.partition("="))
@@ -80,6 +82,8 @@ def _wait_port(port: int, what: str, timeout: float = 30.0) -> None:
 @dataclass
 class Kannel:
     folder: Path
+    #: the bridge's /sms/mo URL with its key (as the shipped configuration's get-url writes it), "" for none
+    mo_url: str = ""
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
@@ -105,7 +109,7 @@ class Kannel:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.ports = {k: free_port() for k in ("admin", "smsbox", "wapbox", "fake", "sendsms", "ppg")}
         conf = self.folder / "kannel.conf"
-        conf.write_text(configured(self.ports, self.folder))
+        conf.write_text(configured(self.ports, self.folder, mo_url=self.mo_url or "http://127.0.0.1:9/sms/mo"))
         self._start("bearerbox", "-v", "1", str(conf))
         _wait_port(self.ports["admin"], "bearerbox admin")
         _wait_port(self.ports["fake"], "bearerbox fake-SMSC listener")
@@ -127,6 +131,18 @@ class Kannel:
                 return
             time.sleep(0.2)
         raise AssertionError(f"Kannel's fake SMSC never came online:\n{status}")
+
+    def inject(self, message: str) -> None:
+        """A phone's SMS arriving at the fake SMSC: "<sender> <receiver> <type> ..." as fakesmsc takes it (types
+        text, ucs2, udh <udh> <data>; data URL-encoded). Bearerbox serves one fake-SMSC client at a time, and
+        fakesmsc picks its messages at random among those it is given: the receiving client is replaced by one
+        that sends this message and then goes on receiving (into the same log)."""
+        old = self.procs.get("fakesmsc")
+        if old is not None and old.poll() is None:
+            old.send_signal(signal.SIGINT)
+            old.wait(timeout=8)
+        self._start("fakesmsc", "-H", "127.0.0.1", "-r", str(self.ports["fake"]), "-m", "1", "-i", "0", "-v", "0",
+                    message)  # fmt: skip
 
     def stop(self) -> None:
         for name in ("wapbox", "smsbox", "fakesmsc", "bearerbox"):

@@ -6,8 +6,10 @@ calls the bridge back (3GPP TS 23.140, the VASP's server side), answered with th
   and the worker is woken to finish it and tell the sender: a "delivered" DSN only when asked, failures always.
 - ReadReplyReq: when the original mail asked for a read report (Disposition-Notification-To), an RFC 8098 MDN
   goes there.
-- DeliverReq (a phone's message to us): answered; forwarded as a mail from `<number>@<bridge domain>` to the
-  route's `forward_to`, or else to the sender of the message it replies to (LinkedID).
+- DeliverReq (a phone's message to us): handed to the reply path (`bridge.replies`): a mail from
+  `<number>@<bridge domain>` to the sender of the message it replies to (LinkedID), else to the number's
+  conversation, else to the route's (or `[replies]`) `forward_to`; its parts in the order of its SMIL; answered
+  once handed on.
 
 The MMSC is authenticated as configured per route: HTTP Basic (`callback_username`/`callback_password`) and/or
 its address in `callback_allow` (addresses or networks). A route with neither takes no callbacks (403): the
@@ -30,11 +32,13 @@ from bridge.adapters.mail.base import MailSender
 from bridge.adapters.store.base import HandsetStore
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.codec import mm7
+from bridge.codec.smil import SMIL_MEDIA_TYPE
 from bridge.config import MM7Settings
-from bridge.convert.mdn import ReplyPart, build_mdn, original_message_id, read_report_address, reply_mail
+from bridge.convert.mdn import ReplyPart, build_mdn, in_slide_order, original_message_id, read_report_address
 from bridge.errors import BridgeError, DecodeError
 from bridge.metrics import Metrics
-from bridge.model import Handset
+from bridge.model import MSISDN, Handset
+from bridge.replies import PhoneReply, Replies
 
 log = logging.getLogger("bridge.mm7")
 
@@ -62,8 +66,10 @@ class MM7Endpoint:
         on_answer: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        replies: Replies | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.replies = replies
         self.routes = dict(routes)
         self.store = store
         self.mailer = mailer
@@ -185,29 +191,40 @@ class MM7Endpoint:
         return self._xml(mm7.encode_response("ReadReplyRsp", release=release, transaction_id=tid))
 
     async def _deliver(self, route: str, settings: MM7Settings, message: mm7.Message, release: str) -> web.Response:
+        """A phone's MMS to us: to the reply path, answered once it was handed on (a Fault 3001 asks the MMSC to
+        offer it again when it could not be)."""
         tid = message.transaction_id
         sender = next((a for role, a in message.addresses if role == "Sender"), "")
-        number = sender.split("/", 1)[0].removeprefix("+")
-        target, in_reply_to = settings.forward_to, None
+        number = sender.split("/", 1)[0]
+        reply_to, in_reply_to = None, None
         linked = message.fields.get("LinkedID", "")
         if linked:
             job = await self.store.by_mmsc_id(route, linked)
             if job is not None:
                 stored = await self.store.message(job.message_id)
-                target = target or stored.mail_from
+                reply_to = stored.mail_from or None
                 in_reply_to = original_message_id(stored.raw) if stored.raw else None
-        if target and number.isdigit():
-            from_address = f"{number}@{self.domain}"
-            parts = [
-                ReplyPart(content_type=a.content_type, data=a.data, filename=a.filename) for a in message.attachments
-            ]
-            data = reply_mail(
-                sender=from_address,
-                to=target,
+        try:
+            phone = MSISDN(e164=number if number.startswith("+") else f"+{number}")
+        except ValueError:
+            phone = None
+        outcome = "not-a-number"
+        if phone is not None and self.replies is not None:
+            parts = in_slide_order(
+                [ReplyPart(content_type=a.content_type, data=a.data, filename=a.filename,
+                           content_id=a.content_id.strip("<>") or None) for a in message.attachments]
+            )  # fmt: skip
+            texts = [p for p in parts if p.content_type.lower().startswith("text/plain")]
+            media = tuple(p for p in parts if p not in texts and not p.content_type.lower().startswith(SMIL_MEDIA_TYPE))
+            reply = PhoneReply(
+                sender=phone,
+                text="\n\n".join(p.data.decode("utf-8", "replace").strip() for p in texts),
                 subject=message.fields.get("Subject", ""),
-                parts=parts,
+                parts=media,
+                via=f"mm7 {route}",
+                reply_to=reply_to,
                 in_reply_to=in_reply_to,
             )
-            await self.mailer.send(mail_from=from_address, to=target, data=data)
-        log.info("mm7 route=%s deliver linked=%s forwarded=%s", route, linked or "-", bool(target))
+            outcome = await self.replies.take(reply, forward_to=settings.forward_to)
+        log.info("mm7 route=%s deliver linked=%s reply=%s", route, linked or "-", outcome)
         return self._xml(mm7.encode_response("DeliverRsp", release=release, transaction_id=tid))

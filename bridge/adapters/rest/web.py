@@ -8,7 +8,7 @@
   signs them (`twilio.read_callback`, `telnyx.read_callback`, `bandwidth.read_callback`); a request that fails the
   check is answered 401/403 and changes nothing. A final state is recorded on the job (delivered, or failed with
   the status the provider's error code maps to) and the worker woken to end it; a state on the way is a line on
-  the job's timeline. A phone's message to us is answered and logged (the reply path is issue 17).
+  the job's timeline. A phone's message to us goes to the reply path (`bridge.replies`).
 """
 
 from __future__ import annotations
@@ -28,10 +28,11 @@ from bridge.adapters.store.base import HandsetStore
 from bridge.adapters.web.ranges import ranged_response
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.config import BandwidthSettings, RestSettings, TelnyxSettings, TwilioSettings
-from bridge.errors import DeliveryError, RequestRefused, StoreError
+from bridge.errors import BridgeError, DeliveryError, RequestRefused, StoreError
 from bridge.logs import shown
 from bridge.metrics import Metrics
-from bridge.model import MSISDN, Job, JobState
+from bridge.model import Job, JobState
+from bridge.replies import PhoneReply, Replies, phone_number
 
 log = logging.getLogger("bridge.rest")
 
@@ -93,7 +94,9 @@ class RestCallbacks:
         on_answer: Callable[[], None] = lambda: None,
         clock: Callable[[], float] = time.time,
         metrics: Metrics | None = None,
+        replies: Replies | None = None,
     ) -> None:
+        self.replies = replies
         self.routes = {
             name: _Checked(
                 settings=s, key=telnyx.public_key(s) if isinstance(s, TelnyxSettings) and s.public_key else None
@@ -144,12 +147,12 @@ class RestCallbacks:
         try:
             for item in found:
                 if isinstance(item, Inbound):
-                    self._inbound(name, item)
+                    await self._inbound(name, item)
                 else:
                     await self._report(name, item, ref=item.ref or ref)
-        except StoreError as exc:
+        except BridgeError as exc:  # the store, or the mail relay of a reply: the provider should try again
             log.error("rest route=%s callback error=%r", name, exc)
-            raise web.HTTPServiceUnavailable(text="store unavailable, try again\n") from exc
+            raise web.HTTPServiceUnavailable(text="not taken now, try again\n") from exc
         if isinstance(checked.settings, TwilioSettings):
             return web.Response(text=_EMPTY_TWIML, content_type="text/xml")
         return web.Response(status=200)
@@ -189,13 +192,17 @@ class RestCallbacks:
         if state is not None:
             self.on_answer()
 
-    def _inbound(self, route: str, inbound: Inbound) -> None:
-        try:
-            sender: object = shown(MSISDN(e164=inbound.sender))
-        except ValueError:
-            sender = "-"
-        log.info("rest route=%s inbound from=%s media=%d (replies are not forwarded yet)", route, sender,
-                 len(inbound.media_urls))  # fmt: skip
+    async def _inbound(self, route: str, inbound: Inbound) -> None:
+        """A phone's message to our number: to the reply path. Its media stay at the provider (fetching them needs
+        the account's credentials); the mail lists their addresses."""
+        number = phone_number(inbound.sender)
+        if self.replies is None or number is None:
+            log.info("rest route=%s inbound=ignored why=%s", route, "replies are off" if number else "not a number")
+            return
+        text = inbound.text
+        if inbound.media_urls:
+            text += "\n\n" + "\n".join(f"Media: {url}" for url in inbound.media_urls)
+        await self.replies.take(PhoneReply(sender=number, text=text, via=f"{route} inbound"))
 
 
 def _key(settings: RestSettings) -> Ed25519PublicKey | None:

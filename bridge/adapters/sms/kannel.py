@@ -20,19 +20,21 @@ any other 4xx permanent: Kannel refused the request itself).
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import secrets
-from collections.abc import Sequence
-from urllib.parse import quote_from_bytes
+from collections.abc import Awaitable, Callable, Sequence
+from urllib.parse import quote_from_bytes, unquote_to_bytes
 
 import httpx
 from aiohttp import web
 
 from bridge.adapters.http import reachable, status_failure
+from bridge.adapters.sms.mo import MOText
 from bridge.adapters.web.server import Listener, WebServer
 from bridge.config import KannelSettings
-from bridge.errors import TemporaryFailure, Verdict, failure
+from bridge.errors import BridgeError, TemporaryFailure, Verdict, failure
 from bridge.model import MSISDN
 
 log = logging.getLogger("bridge.sms")
@@ -191,3 +193,50 @@ class KannelReports:
         self.sms_reports.append((sms_id, int(kind)))
         del self.sms_reports[:-100]
         return web.Response(text="ok\n")
+
+
+#: Kannel's %C for a message's text -> the Python codec (8-bit data is tried as UTF-8 first, then Latin-1)
+_CHARSETS = {"UTF-8": "utf-8", "UTF-16BE": "utf-16-be", "ISO-8859-1": "latin-1", "WINDOWS-1252": "cp1252"}
+_NUMBER = re.compile(r"\+?[0-9]{3,20}")
+
+
+class KannelMO:
+    """`GET /sms/mo?key=&from=&to=&coding=&charset=&text=` on the public listener: a phone's SMS, as Kannel's
+    sms-service `get-url` passes it (`contrib/kannel/kannel.conf`; bearerbox joins concatenated messages first).
+    The key must match `[sms.kannel] mo_key` (403 otherwise; the endpoint exists only when it is set). Answered
+    200 with no body (Kannel sends no SMS back) once the text was taken, 503 when it could not be (logged)."""
+
+    def __init__(self, *, key: str, on_message: Callable[[MOText], Awaitable[None]]) -> None:
+        self.key = key.encode()
+        self.on_message = on_message
+
+    def install(self, server: WebServer) -> None:
+        server.add_route(Listener.PUBLIC, "GET", "/sms/mo", self.mo)
+
+    async def mo(self, request: web.Request) -> web.Response:
+        # the raw query: %b is the message's own octets, which aiohttp's query (read as UTF-8) would spoil
+        fields: dict[str, bytes] = {}
+        for pair in request.rel_url.raw_query_string.split("&"):
+            name, _, value = pair.partition("=")
+            fields.setdefault(name, unquote_to_bytes(value.replace("+", " ")))
+        if not hmac.compare_digest(fields.get("key", b""), self.key):
+            raise web.HTTPForbidden(text="a key is needed\n")
+        sender = fields.get("from", b"").decode("latin-1")
+        if not _NUMBER.fullmatch(sender):
+            raise web.HTTPBadRequest(text="from= must be the phone's number\n")
+        raw = fields.get("text", b"")
+        charset = _CHARSETS.get(fields.get("charset", b"").decode("latin-1").upper())
+        coding = fields.get("coding", b"0").decode("latin-1")
+        try:
+            if charset is None:
+                charset = "utf-16-be" if coding == "2" else "utf-8"
+            text = raw.decode(charset)
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")  # 8-bit data that is not UTF-8
+        to = fields.get("to", b"").decode("latin-1")
+        try:
+            await self.on_message(MOText(sender=sender, to=to if _NUMBER.fullmatch(to) else "", text=text))
+        except BridgeError as exc:
+            log.warning("kannel mo=not-taken error=%r", exc)
+            raise web.HTTPServiceUnavailable(text="not taken now, try again\n") from exc
+        return web.Response(status=200)
