@@ -141,8 +141,14 @@ class Kannel:
         if old is not None and old.poll() is None:
             old.send_signal(signal.SIGINT)
             old.wait(timeout=8)
+        log = self.folder / "fakesmsc.out"
+        sent = log.read_bytes().count(b"fakesmsc: sent message") if log.exists() else 0
         self._start("fakesmsc", "-H", "127.0.0.1", "-r", str(self.ports["fake"]), "-m", "1", "-i", "0", "-v", "0",
                     message)  # fmt: skip
+        deadline = time.monotonic() + 10
+        while log.read_bytes().count(b"fakesmsc: sent message") == sent:
+            assert time.monotonic() < deadline, "fakesmsc did not send the message"
+            time.sleep(0.05)
 
     def stop(self) -> None:
         for name in ("wapbox", "smsbox", "fakesmsc", "bearerbox"):
