@@ -478,3 +478,45 @@ def test_status_callbacks_are_queued_with_the_change_they_report(kind: str, tmp_
             assert again.id == hooks[1].id and again.attempts == 1
 
     run(go())
+
+
+def test_each_mail_with_a_sender_keeps_the_numbers_conversation(kind: str, tmp_path: Path) -> None:
+    """The reply path's memory: the last sender to a number within the window, with the Message-IDs sent (the last
+    ten, oldest first); bounces and Auto-Submitted mails start none; the phone's failure words land on the job."""
+
+    async def go() -> None:
+        async with opened(kind, tmp_path) as store:
+            number = "+12015554560"
+            for i in range(12):
+                sent = dataclasses.replace(message(i, now=1000.0 + i), subject=f"Alert {i}",
+                                           mail_message_id=f"<a{i}@example.org>")  # fmt: skip
+                await store.put(sent, jobs(i, 1))
+            found = await store.conversation(number, since=0)
+            assert found is not None and found.address == "a@example.org" and found.subject == "Alert 11"
+            assert found.message_ids == tuple(f"<a{i}@example.org>" for i in range(2, 12)) and found.last_at == 1011
+            assert await store.conversation(number, since=1012) is None  # outside the window
+            assert await store.conversation("+12015554569", since=0) is None
+            bounce = dataclasses.replace(message(20, now=2000.0), mail_from="", mail_message_id="<b@x>")
+            robot = dataclasses.replace(message(21, now=2001.0), mail_from="r@example.org", auto_submitted=True)
+            await store.put(bounce, jobs(20, 1))
+            await store.put(robot, jobs(21, 1))
+            later = await store.conversation(number, since=0)
+            assert later is not None and later.address == "a@example.org" and later.last_at == 1011
+            other = dataclasses.replace(message(22, now=3000.0), mail_from="Ops@Example.org", mail_message_id=None)
+            await store.put(other, jobs(22, 1))
+            newest = await store.conversation(number, since=0)
+            assert newest is not None and newest.address == "ops@example.org" and newest.message_ids == ()
+            # a failure a peer reports: its status and words on the job
+            [job] = await store.lease(owner="w", now=3001, lease_s=30, limit=1)
+            wait = Transition(job_id=job.id, owner="w", to=JobState.NOTIFIED, now=3002, at=9000, status="4.0.0",
+                              mmsc_id="SM1", route="tw")  # fmt: skip
+            assert await store.record(wait)
+            state = await store.handset(job.id, event=Handset.FAILED, now=3003, at=3003, report_allowed=True,
+                                        status="5.7.1", detail="Twilio: undelivered (error 30007)")  # fmt: skip
+            assert state is JobState.NOTIFIED
+            failed = await store.get(job.id)
+            assert failed is not None and failed.handset is Handset.FAILED and failed.last_status == "5.7.1"
+            assert failed.last_error == "Twilio: undelivered (error 30007)"
+            assert (await store.events(job.id))[-1][1] == "Twilio: undelivered (error 30007)"
+
+    run(go())
