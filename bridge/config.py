@@ -461,6 +461,8 @@ ROUTE_SETTINGS: dict[RouteKind, type[MM7Settings | EAIFSettings | MM1Settings | 
     RouteKind.TELNYX: TelnyxSettings,
     RouteKind.BANDWIDTH: BandwidthSettings,
 }
+#: `[[route]] fallback_sms` values
+FALLBACK_SMS = ("off", "on-failure", "always")
 #: the REST kinds, whose settings are required (no usable default) and whose default budget is their own profile
 REST_KINDS = frozenset({RouteKind.TWILIO, RouteKind.TELNYX, RouteKind.BANDWIDTH})
 
@@ -475,6 +477,11 @@ class RouteConfig:
     fallback: str = ""
     profile: str = ""
     max_per_second: float = 0.0
+    #: "off", "on-failure" (the route refuses the content, or the phone never fetched before expiry), "always":
+    #: then one plain SMS with a link to the message's page (/v/<token>) goes instead of the MMS
+    fallback_sms: str = "off"
+    #: numbers (E.164 prefixes) listed as taking no MMS: with fallback_sms on, they get the SMS with a link at once
+    sms_only_prefixes: tuple[str, ...] = ()
     mm7: MM7Settings = MM7Settings()
     eaif: EAIFSettings = EAIFSettings()
     mm1: MM1Settings = MM1Settings()
@@ -527,6 +534,17 @@ class RouteConfig:
                 raise ConfigError(f'route.prefixes: E.164 prefixes like "+1555", got {prefix!r} ({where})')
         if self.max_per_second < 0:
             raise ConfigError(f"route.max_per_second: 0 (no limit) or more ({where})")
+        if self.fallback_sms not in FALLBACK_SMS:
+            raise ConfigError(
+                f'route.fallback_sms: "off", "on-failure" or "always", got {self.fallback_sms!r} ({where})'
+            )
+        if self.fallback_sms != "off" and self.kind not in (RouteKind.BUILTIN, *REST_KINDS):
+            raise ConfigError(
+                f"route.fallback_sms: a {self.kind.value} route sends no SMS; builtin and REST routes do ({where})"
+            )
+        for prefix in self.sms_only_prefixes:
+            if not (prefix.startswith("+") and prefix[1:].isdigit()):
+                raise ConfigError(f'route.sms_only_prefixes: E.164 prefixes like "+1555", got {prefix!r} ({where})')
         if self.profile and self.profile not in PROFILE_NAMES:
             raise ConfigError(f'route.profile: "" or one of {", ".join(PROFILE_NAMES)}, got {self.profile!r} ({where})')
         if self.fallback and self.fallback == self.label:

@@ -88,6 +88,8 @@ class Report(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     DELAYED = "delayed"
+    #: sent on as a plain SMS with a link to the message's page instead of as an MMS
+    RELAYED = "relayed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

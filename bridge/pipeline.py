@@ -3,7 +3,8 @@
 No I/O and no clock: `now` and the jitter's random draw are arguments, so every rule is a plain function test.
 Rules (DESIGN.md "Delivery semantics", RFC 3461/3464 for the reports):
 - delivered: done; a "delivered" DSN only when the sender asked (NOTIFY=SUCCESS or Return-Receipt-To) and the
-  phone did not answer X-Mms-Report-Allowed: No;
+  phone did not answer X-Mms-Report-Allowed: No; sent on as an SMS with a link instead: a "relayed" DSN when
+  asked, or when the MMS had failed and NOTIFY has FAILURE;
 - pending (the MMSC took it, the phone has not confirmed): look again at the next point of the re-notification
   schedule, never later than the expiry; the same "delayed" DSN rule as for retries;
 - permanent failure: failed now, with a "failed" DSN unless NOTIFY=NEVER;
@@ -35,6 +36,9 @@ class Outcome:
     route: str | None = None
     #: a temporary failure's "not before": the next try waits at least this long (0: the backoff alone)
     retry_after_s: float = 0.0
+    #: delivered as an SMS with a link instead of an MMS (after the MMS failed: `instead_of_failure`)
+    relayed: bool = False
+    instead_of_failure: bool = False
 
 
 class ActionKind(StrEnum):
@@ -94,6 +98,16 @@ def expired(job: Job, now: float) -> Action | None:
 
 
 def decide(job: Job, outcome: Outcome, *, now: float, policy: RetryPolicy, draw: float) -> Action:
+    if outcome.kind is OutcomeKind.DELIVERED and outcome.relayed:
+        # "relayed" (RFC 3464 2.3.3) when the sender asked for success reports, or when it stands for a failure
+        # the sender would have been told of
+        asked = Notify.SUCCESS in job.notify or (outcome.instead_of_failure and Notify.FAILURE in job.notify)
+        return Action(
+            kind=ActionKind.COMPLETE,
+            status=outcome.status,
+            detail=outcome.detail,
+            report=Report.RELAYED if asked else None,
+        )
     if outcome.kind is OutcomeKind.DELIVERED:
         return Action(
             kind=ActionKind.COMPLETE,

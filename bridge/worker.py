@@ -15,12 +15,12 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from bridge.adapters.mail.base import MailSender
-from bridge.adapters.mmsc.base import Route
+from bridge.adapters.mmsc.base import Delivery, Route
 from bridge.adapters.store.base import QueueStore, Transition
 from bridge.convert.dsn import RecipientStatus, build_change_notice, build_dsn, is_report, may_report
 from bridge.convert.mdn import original_message_id
@@ -68,6 +68,18 @@ _LOGGED_STATE = {
 }
 
 
+def _outcome_of(delivery: Delivery) -> Outcome:
+    return Outcome(
+        kind=OutcomeKind.PENDING if delivery.pending else OutcomeKind.DELIVERED,
+        status=delivery.status,
+        detail=delivery.detail,
+        mmsc_id=delivery.mmsc_id,
+        route=delivery.route,
+        relayed=delivery.relayed,
+        instead_of_failure=delivery.instead_of_failure,
+    )
+
+
 def transition_for(job: Job, action: Action, outcome: Outcome | None, *, owner: str, now: float) -> Transition:
     """The store's record of `action` decided for `job`."""
     to = _TARGET[action.kind]
@@ -97,8 +109,10 @@ class Worker:
         clock: Callable[[], float] = time.time,
         draw: Callable[[], float] = random.random,
         metrics: Metrics | None = None,
+        on_expiry: Callable[[Job, StoredMessage], Awaitable[Delivery | None]] | None = None,
     ) -> None:
         self.metrics = metrics or Metrics()
+        self.on_expiry = on_expiry
         self.store = store
         self.route = route
         self.mailer = mailer
@@ -183,11 +197,20 @@ class Worker:
         if message is None:
             message = await self.store.message(job.message_id, with_raw=False)
         action = expired(job, self.clock())
+        outcome = None
         if action is None:
             outcome = await self._attempt(job, message)
+        elif self.on_expiry is not None:
+            # a route with `fallback_sms` sends the phone a link instead of letting the message expire unfetched
+            try:
+                relayed = await self.on_expiry(job, message)
+            except (TemporaryFailure, PermanentFailure) as exc:
+                log.warning("job=%s link=failed error=%r", job.id, exc)
+                relayed = None
+            outcome = _outcome_of(relayed) if relayed is not None else None
+        if outcome is not None:
             action = decide(job, outcome, now=self.clock(), policy=self.settings.policy, draw=self.draw())
-        else:
-            outcome = None
+        assert action is not None
         if action.report is not None:
             try:
                 await self._report(job, message, action)
@@ -251,13 +274,7 @@ class Worker:
         except Exception as exc:  # the per-job catch-all: a route bug must not stop the queue
             log.exception("job=%s route=%s unexpected error", job.id, self.route.name)
             return Outcome(kind=OutcomeKind.TEMPORARY, status="4.3.0", detail=f"internal error: {exc!r}")
-        return Outcome(
-            kind=OutcomeKind.PENDING if delivery.pending else OutcomeKind.DELIVERED,
-            status=delivery.status,
-            detail=delivery.detail,
-            mmsc_id=delivery.mmsc_id,
-            route=delivery.route,
-        )
+        return _outcome_of(delivery)
 
     async def _record(self, job: Job, action: Action, outcome: Outcome | None) -> None:
         recorded = await self.store.record(

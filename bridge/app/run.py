@@ -20,8 +20,9 @@ from typing import Any
 from bridge.adapters.mmsc.base import Route
 from bridge.adapters.mmsc.builtin import BuiltinMMSC
 from bridge.adapters.mmsc.mm7_endpoint import MM7Endpoint
-from bridge.adapters.mmsc.router import RouteHealth, Router
+from bridge.adapters.mmsc.router import LinkPolicy, RouteHealth, Router
 from bridge.adapters.mmsc.web import MmscWeb
+from bridge.adapters.rest.base import RestRoute
 from bridge.adapters.rest.web import MediaWeb, RestCallbacks
 from bridge.adapters.sms.base import PushSender
 from bridge.adapters.sms.kannel import KannelMO, KannelReports
@@ -35,6 +36,7 @@ from bridge.adapters.smtp.server import BridgeLMTP, BridgeSMTP
 from bridge.adapters.web.api import Api
 from bridge.adapters.web.console import Console, ConsoleSettings
 from bridge.adapters.web.ops import Operations
+from bridge.adapters.web.page import MessagePage
 from bridge.adapters.web.server import Listener, ListenerSettings, WebServer
 from bridge.adapters.web.webhooks import WebhookSender
 from bridge.app.sdnotify import notify
@@ -152,8 +154,18 @@ class Bridge:
         self.routes: dict[str, Route] = {}
         for rc in c.routes:
             self.routes[rc.label] = await self._make_route(rc)
+        links = {}
+        for rc in c.routes:
+            sender = self.routes[rc.label]
+            if rc.fallback_sms != "off" and isinstance(sender, BuiltinMMSC | RestRoute):
+                links[rc.label] = LinkPolicy(
+                    mode=rc.fallback_sms,
+                    sender=sender,
+                    public_url=c.mmsc.base_url(self.web.port(Listener.PUBLIC)),
+                    sms_only_prefixes=rc.sms_only_prefixes,
+                )
         self.router = Router(
-            self.routes, route_rules(c), {r.label: r.max_per_second for r in c.routes}, limits=self.store
+            self.routes, route_rules(c), {r.label: r.max_per_second for r in c.routes}, limits=self.store, links=links
         )
 
     def _make_worker(self) -> Worker:
@@ -163,6 +175,7 @@ class Bridge:
             metrics=self.metrics,
             store=self.store,
             route=self.router,
+            on_expiry=self.router.on_expiry if self.router.links else None,
             mailer=self.mailer,
             settings=WorkerSettings(
                 owner=f"{c.smtp.hostname}:{os.getpid()}",
@@ -335,6 +348,8 @@ class Bridge:
                 self.dlr.install(self.web)
             if c.sms.kind is SmsKind.KANNEL and c.sms.kannel.mo_key:
                 KannelMO(key=c.sms.kannel.mo_key, on_message=self.sms_reply).install(self.web)
+        if any(r.fallback_sms != "off" for r in c.routes):
+            MessagePage(store=self.store).install(self.web)
         rest = {r.label: r.rest for r in c.routes if r.kind in REST_KINDS}
         if rest:
             public_url = c.mmsc.base_url(self.web.port(Listener.PUBLIC))

@@ -21,6 +21,7 @@ _TITLES = {
     Report.FAILED: "Undelivered MMS",
     Report.DELAYED: "Delayed MMS",
     Report.DELIVERED: "Delivered MMS",
+    Report.RELAYED: "MMS relayed as SMS with a link",
 }
 _EXPLANATIONS = {
     Report.FAILED: "Your message could not be delivered as an MMS to the recipient(s) below. "
@@ -28,6 +29,8 @@ _EXPLANATIONS = {
     Report.DELAYED: "Your message has not been delivered as an MMS yet. The gateway keeps trying until the "
     "time given below; you need not send it again.",
     Report.DELIVERED: "Your message was delivered as an MMS to the recipient(s) below.",
+    Report.RELAYED: "Your message could not go as an MMS to the recipient(s) below. It was sent on as a plain SMS "
+    "with a link to a web page that shows it; whether the phone received that SMS is not known.",
 }
 
 

@@ -29,7 +29,9 @@ from bridge.config import (
 from tests.pg import database_url
 
 DOMAIN = "mms.example.net"
-_ROUTE_KEYS = frozenset({"name", "kind", "prefixes", "fallback", "profile", "max_per_second"})
+_ROUTE_KEYS = frozenset(
+    {"name", "kind", "prefixes", "fallback", "profile", "max_per_second", "fallback_sms", "sms_only_prefixes"}
+)
 
 
 def route_config(**keys: Any) -> RouteConfig:

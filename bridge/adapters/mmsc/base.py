@@ -33,6 +33,16 @@ class Delivery:
     detail: str = "delivered"
     #: which route delivered it (set by the router; pending jobs come back to it)
     route: str | None = None
+    #: sent on as a plain SMS with a link to the message's page (`fallback_sms`), not as an MMS; after the MMS
+    #: failed (`instead_of_failure`) or without trying it
+    relayed: bool = False
+    instead_of_failure: bool = False
+
+
+class TextSender(Protocol):
+    """A route that can also send one plain SMS to a job's phone (for the SMS with a link)."""
+
+    async def send_text(self, job: Job, text: str) -> str | None: ...
 
 
 class Route(Protocol):

@@ -54,6 +54,10 @@ class BuiltinMMSC:
     async def ready(self) -> str | None:
         return await self.push.ready()
 
+    async def send_text(self, job: Job, text: str) -> str | None:
+        """One plain SMS through the notifications' SMS transport (the SMS with a link)."""
+        return await self.push.send_text(to=job.recipient, text=text)
+
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         answered = handset_outcome(job, mmsc_id=job.id)
         if answered is not None:

@@ -133,11 +133,11 @@ class BandwidthRoute(RestRoute):
     def media_location(self, job: Job, index: int) -> str:
         return f"{self.base_url}/users/{self.settings.account_id}/media/mms-bridge-{job.id}-{index}"
 
-    async def send(self, job: Job, message: StoredMessage, out: Outgoing) -> str:
+    async def send(self, job: Job, message: StoredMessage | None, out: Outgoing) -> str:
         s = self.settings
         where = f"Bandwidth ({self.name})"
         urls = []
-        parts = media_of(message.mms).parts if out.media else ()
+        parts = media_of(message.mms).parts if out.media and message is not None else ()
         for part in out.media:
             url = self.media_location(job, part.index)
             # PUT overwrites: an upload sent again after a crash or a failure leaves one file

@@ -209,9 +209,14 @@ class RestRoute:
     async def close(self) -> None:
         await self.http.aclose()
 
-    async def send(self, job: Job, message: StoredMessage, out: Outgoing) -> str:
-        """Send the message; the provider's message id, or a delivery error."""
+    async def send(self, job: Job, message: StoredMessage | None, out: Outgoing) -> str:
+        """Send the message (`message`: the stored one its media come from; None for a text alone); the
+        provider's message id, or a delivery error."""
         raise NotImplementedError
+
+    async def send_text(self, job: Job, text: str) -> str | None:
+        """One plain SMS through the provider (the SMS with a link)."""
+        return await self.send(job, None, Outgoing(subject="", text=text, media=()))
 
     async def ended(self, job: Job, message: StoredMessage) -> None:
         """The job ended (delivered or failed): let go of what the provider keeps for it."""

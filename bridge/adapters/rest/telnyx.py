@@ -84,7 +84,7 @@ class TelnyxRoute(RestRoute):
         http.headers["Authorization"] = f"Bearer {self.settings.api_key}"
         return http
 
-    async def send(self, job: Job, message: StoredMessage, out: Outgoing) -> str:
+    async def send(self, job: Job, message: StoredMessage | None, out: Outgoing) -> str:
         s = self.settings
         body: dict[str, Any] = {"to": job.recipient.e164}
         if s.from_number:

@@ -87,7 +87,7 @@ class TwilioRoute(RestRoute):
         user, password = (s.api_key_sid, s.api_key_secret) if s.api_key_sid else (s.account_sid, s.auth_token)
         return client(timeout_s=s.timeout_s, username=user, password=password, transport=transport)
 
-    async def send(self, job: Job, message: StoredMessage, out: Outgoing) -> str:
+    async def send(self, job: Job, message: StoredMessage | None, out: Outgoing) -> str:
         s = self.settings
         form: list[tuple[str, str]] = [("To", job.recipient.e164)]
         form.append(("From", s.from_number) if s.from_number else ("MessagingServiceSid", s.messaging_service_sid))

@@ -21,6 +21,11 @@ class PushSender(Protocol):
 
     async def send(self, *, to: MSISDN, user_data: Sequence[bytes], pdu: bytes) -> str | None: ...
 
+    async def send_text(self, *, to: MSISDN, text: str) -> str | None:
+        """One plain SMS (an SMS with a link when MMS is not possible): GSM 7-bit when the text is in its
+        alphabet, else UCS-2; the caller keeps it to one SMS (160 or 70 characters)."""
+        ...
+
     async def close(self) -> None: ...
 
     async def ready(self) -> str | None:

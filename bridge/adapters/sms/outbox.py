@@ -45,3 +45,11 @@ class OutboxPushSender:
         except OSError as exc:
             raise TemporaryFailure(f"sms outbox {self.folder}: {exc.strerror}", "4.3.0") from exc
         return push_id
+
+    async def send_text(self, *, to: MSISDN, text: str) -> str | None:
+        sms_id = f"{time.time_ns()}{secrets.token_hex(2)}"
+        try:
+            await asyncio.to_thread(write_atomically, self.folder / f"{to.e164}-{sms_id}.txt", text.encode())
+        except OSError as exc:
+            raise TemporaryFailure(f"sms outbox {self.folder}: {exc.strerror}", "4.3.0") from exc
+        return sms_id

@@ -38,6 +38,7 @@ from bridge.codec.smpp import (
     status_name,
     submit_verdict,
 )
+from bridge.codec.sms_text import DataCoding, encode_gsm7, gsm7_septets
 from bridge.config import SMPPSettings
 from bridge.errors import BridgeError, DecodeError, TemporaryFailure, Verdict, failure
 from bridge.model import MSISDN
@@ -253,6 +254,20 @@ class SMPPPushSender:
                 await asyncio.sleep(at - now)
 
     async def send(self, *, to: MSISDN, user_data: Sequence[bytes], pdu: bytes = b"") -> str | None:
+        await self._bound_now()
+        if len(user_data) == 1:
+            return await self._submit(to, user_data[0])
+        # all segments at once within the window: their responses come back in any order
+        ids = await asyncio.gather(*(self._submit(to, ud) for ud in user_data))
+        return ",".join(ids)
+
+    async def send_text(self, *, to: MSISDN, text: str) -> str | None:
+        await self._bound_now()
+        if gsm7_septets(text) is not None:
+            return await self._submit(to, encode_gsm7(text), esm_class=0, data_coding=DataCoding.DEFAULT)
+        return await self._submit(to, text.encode("utf-16-be"), esm_class=0, data_coding=DataCoding.UCS2)
+
+    async def _bound_now(self) -> None:
         s = self.settings
         if self._runner is None:
             await self.start()
@@ -262,13 +277,8 @@ class SMPPPushSender:
             except TimeoutError:
                 why = self.last_error or "not bound"
                 raise TemporaryFailure(f"no SMPP session to {s.host}:{s.port} ({why})", "4.4.1") from None
-        if len(user_data) == 1:
-            return await self._submit(to, user_data[0])
-        # all segments at once within the window: their responses come back in any order
-        ids = await asyncio.gather(*(self._submit(to, ud) for ud in user_data))
-        return ",".join(ids)
 
-    async def _submit(self, to: MSISDN, ud: bytes) -> str:
+    async def _submit(self, to: MSISDN, ud: bytes, *, esm_class: int = ESM_UDHI, data_coding: int | None = None) -> str:
         s = self.settings
         async with self._window:
             await self._pace()
@@ -284,8 +294,8 @@ class SMPPPushSender:
                     dest_addr_ton=1,
                     dest_addr_npi=1,
                     destination_addr=to.e164.removeprefix("+"),
-                    esm_class=ESM_UDHI,
-                    data_coding=s.data_coding,
+                    esm_class=esm_class,
+                    data_coding=s.data_coding if data_coding is None else data_coding,
                     registered_delivery=1 if s.registered_delivery else 0,
                     short_message=ud,
                 )
