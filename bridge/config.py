@@ -536,7 +536,7 @@ class RouteConfig:
             raise ConfigError(f"route.max_per_second: 0 (no limit) or more ({where})")
         if self.fallback_sms not in FALLBACK_SMS:
             raise ConfigError(
-                f'route.fallback_sms: "off", "on-failure" or "always", got {self.fallback_sms!r} ({where})'
+                f"route.fallback_sms: one of {', '.join(FALLBACK_SMS)}, got {self.fallback_sms!r} ({where})"
             )
         if self.fallback_sms != "off" and self.kind not in (RouteKind.BUILTIN, *REST_KINDS):
             raise ConfigError(
