@@ -336,3 +336,61 @@ def test_the_page_at_a_phones_viewport_shows_pictures_and_text_and_runs_nothing(
         # an unknown link: 404; the page's own answer, not a browser error
         driver.get(url + "x")
         assert "no such message" in driver.page_source
+
+
+# ------------------------------------------------------------------------------ the SMS over SMPP and through Kannel
+
+
+def test_the_link_goes_over_smpp_as_gsm_7_bit_or_ucs_2(tmp_path: Path) -> None:
+    from bridge.codec.sms_text import decode_gsm7
+    from tests.adapters.bridge_fixture import sms_config
+    from tests.adapters.smsc import smsc
+
+    async def go() -> None:
+        async with smsc() as sim:
+            sms = sms_config("smpp", host="127.0.0.1", port=sim.port, system_id="bridge", password="pw")
+            config = with_route(builtin_config(tmp_path, sms=sms), route_config(kind="builtin", fallback_sms="always"))
+            async with running(config) as bridge:
+                assert bridge.port is not None
+                plain = await send(bridge.port)
+                await job_in(bridge, plain, JobState.DELIVERED)
+                raw = mail("x", subject="Тревога", attachments=[(photo(64, 64), "image/jpeg", "a.jpg")])
+                c = aiosmtplib.SMTP(hostname="127.0.0.1", port=bridge.port, timeout=30, start_tls=False)
+                await c.connect()
+                await c.sendmail(SENDER, [f"12015554567@{DOMAIN}"], raw)
+                await c.quit()
+                await until(lambda: len(sim.submits) == 2)
+        first, second = sim.submits
+        assert first.data_coding == 0 and first.esm_class == 0
+        assert decode_gsm7(first.short_message).startswith(f"Door from {SENDER}: http://127.0.0.1:")
+        # UCS-2 leaves 70 characters: the subject is shortened, the link kept whole
+        assert second.data_coding == 8 and second.short_message.decode("utf-16-be").startswith(
+            "Тревог... from camera: "
+        )
+        assert len(second.short_message) // 2 <= 70
+
+    asyncio.run(go())
+
+
+def test_the_link_goes_through_kannel_sendsms(tmp_path: Path) -> None:
+    from tests.adapters.bridge_fixture import sms_config
+    from tests.adapters.kannel import PASSWORD, USER, Kannel
+
+    kannel = Kannel(folder=tmp_path / "kannel")
+    kannel.start()
+    try:
+        sms = sms_config("kannel", sendsms_url=kannel.sendsms_url, username=USER, password=PASSWORD)
+        config = with_route(builtin_config(tmp_path, sms=sms), route_config(kind="builtin", fallback_sms="always"))
+
+        async def body(bridge: Bridge) -> None:
+            assert bridge.port is not None
+            job_id = await send(bridge.port)
+            job = await job_in(bridge, job_id, JobState.DELIVERED)
+            await until(lambda: bool(kannel.captured()))
+            [got] = kannel.captured()
+            assert got.to == "+12015554567" and got.udh == b""
+            assert got.data.decode() == f"Door from {SENDER}: http://127.0.0.1:{bridge.http_port}/v/{job.token}"
+
+        run(config, body)
+    finally:
+        kannel.stop()
