@@ -115,6 +115,9 @@ _ADAPTER_EXTRA = {
     "bridge.adapters.smtp": ("bridge.intake", "bridge.recipients"),
     # the HTTP API is the other way in: the same intake use case
     "bridge.adapters.web": ("bridge.intake", "bridge.recipients"),
+    # the ways phones' replies come in (MM7 DeliverReq, the REST providers' inbound messages): the reply use case
+    "bridge.adapters.mmsc": ("bridge.replies",),
+    "bridge.adapters.rest": ("bridge.replies",),
 }
 
 
