@@ -32,7 +32,7 @@ from bridge.model import JobState
 from tests.adapters.bridge_fixture import DOMAIN, builtin_config, route_config, running
 from tests.adapters.rest_providers import FakeTwilio, Plan
 from tests.adapters.test_mmsc import job_in, wait_for
-from tests.adapters.test_rest import rest_route
+from tests.adapters.test_rest import rest_route, send
 from tests.convert.helpers import mail, photo
 from tests.paths import ROOT
 from tests.serving import served
@@ -71,21 +71,6 @@ def test_a_huge_subject_costs_no_more_than_a_short_one() -> None:
 
 
 # --------------------------------------------------------------------------------------------- through the bridge
-
-
-async def send(
-    port: int, *, notify: str | None = None, text: str = "Someone at the door", number: str = "12015554567"
-) -> str:
-    raw = mail(text, subject="Door", attachments=[(photo(640, 480), "image/jpeg", "door.jpg")])
-    c = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30, start_tls=False)
-    await c.connect()
-    await c.ehlo(hostname="client.test")
-    await c.mail(SENDER)
-    await c.rcpt(f"{number}@{DOMAIN}", options=[f"NOTIFY={notify}"] if notify else [])
-    code, reply = await c.data(raw)
-    await c.quit()
-    assert code == 250, reply
-    return reply.split()[-1] + "-0"
 
 
 def dsns(tmp: Path) -> list[Message]:
