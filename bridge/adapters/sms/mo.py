@@ -39,6 +39,11 @@ class MOAssembler:
         self.clock = clock
         self._pending: OrderedDict[tuple[str, str, int, int], tuple[float, int, dict[int, bytes]]] = OrderedDict()
 
+    @property
+    def waiting(self) -> int:
+        """Messages with segments still missing."""
+        return len(self._pending)
+
     def take(self, sm: ShortMessage) -> MOText | None:
         """The whole text once `sm` completes it; None while segments are missing. A segment that cannot be read
         raises `DecodeError` (the SMSC is answered with an error for it)."""
