@@ -282,3 +282,32 @@ def test_an_mm7_deliver_req_with_a_picture_becomes_a_mail_with_it_attached_in_sm
     attached = [(p.get_content_type(), p.get_payload(decode=True)) for p in reply.walk() if p.get_filename()]
     assert [t for t, _ in attached] == ["image/jpeg", "audio/amr"]  # the SMIL's order, not the MIME order
     assert attached[0][1] == picture
+
+
+def test_hostile_requests_to_sms_mo_get_a_precise_answer_and_inject_nothing(tmp_path: Path) -> None:
+    sms = sms_config("kannel", sendsms_url="http://127.0.0.1:9/cgi-bin/sendsms", mo_key=MO_KEY)
+    config = dataclasses.replace(builtin_config(tmp_path, sms=sms), replies=RepliesConfig(forward_to="ops@example.org"))
+
+    async def body(bridge: Bridge) -> None:
+        base = f"http://127.0.0.1:{bridge.http_port}/sms/mo?key={MO_KEY}"
+        async with httpx.AsyncClient() as http:
+            r = await http.get(f"{base}&from={PHONE}&text=%00line%0D%0ABcc:%20x@evil.example%0D%0A%0D%0Abody")
+            assert r.status_code == 200
+            for query in ("&from=1201%0D%0A5554567&text=x", "&from=&text=x", "&text=x", "&from=%ZZ&text=x"):
+                assert (await http.get(base + query)).status_code == 400, query
+            assert (await http.get(f"{base}&from={PHONE}&coding=2&charset=UTF-16BE&text=%00")).status_code == 200
+            assert (await http.get(f"{base}&from={PHONE}&text=%ZZ%")).status_code == 200
+            huge = await http.get(f"{base}&from={PHONE}&text={'x' * 20_000}")
+            assert huge.status_code in (400, 414, 431)
+            wrong_key = await http.get(f"http://127.0.0.1:{bridge.http_port}/sms/mo?key=&from={PHONE}&text=x")
+            assert wrong_key.status_code == 403
+        await until(lambda: len(replies_in(tmp_path)) == 3)
+        first = replies_in(tmp_path)[0]
+        assert first["To"] == "ops@example.org" and first["Bcc"] is None
+        assert "Bcc: x@evil.example" in body_of(first)  # the phone's words stay in the body
+
+    async def go() -> None:
+        async with running(config) as bridge:
+            await body(bridge)
+
+    asyncio.run(go())
