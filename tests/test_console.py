@@ -117,6 +117,17 @@ def wait(driver: WebDriver, condition: object, timeout: float = 15) -> object:
     return WebDriverWait(driver, timeout, ignored_exceptions=ignored).until(condition)  # type: ignore[arg-type]
 
 
+def click(driver: WebDriver, element_id: str) -> None:
+    """Click the element with `element_id` on the page as it is once it settles: an action's answer replaces the
+    page, and a button found on the page before it goes stale (the click is tried again on the new one)."""
+
+    def clicked(d: WebDriver) -> bool:
+        d.find_element(By.ID, element_id).click()
+        return True
+
+    wait(driver, clicked)
+
+
 def login(driver: WebDriver, served: Served, password: str = PASSWORD) -> None:
     driver.get(f"{served.admin}/login")
     driver.find_element(By.ID, "user").send_keys(USER)
@@ -193,13 +204,12 @@ def test_the_console_from_login_to_cancel(bridge: Served, browser: WebDriver) ->
     browser.save_screenshot(str(ARTIFACTS / "console-message.png"))
     # resend the notification: a second push goes out
     pushes = len(list((bridge.folder / "sms").rglob("*.ud")))
-    browser.find_element(By.ID, "resend").click()
+    click(browser, "resend")
     wait(browser, lambda d: len(list((bridge.folder / "sms").rglob("*.ud"))) > pushes)
     # retry now, then cancel: the job ends failed, and its page offers no more actions
-    wait(browser, lambda d: d.find_elements(By.ID, "retry"))
-    browser.find_element(By.ID, "retry").click()
-    wait(browser, lambda d: d.find_elements(By.ID, "cancel"))
-    browser.find_element(By.ID, "cancel").click()
+    click(browser, "retry")
+    wait(browser, lambda d: "queued again by an operator" in d.find_element(By.ID, "timeline").text)
+    click(browser, "cancel")
     wait(browser, lambda d: d.find_element(By.ID, "job-state").text == "failed")
     assert not browser.find_elements(By.ID, "cancel")
     timeline = browser.find_element(By.ID, "timeline").text
