@@ -379,3 +379,24 @@ def test_the_link_goes_through_kannel_sendsms(tmp_path: Path) -> None:
         run(config, body)
     finally:
         kannel.stop()
+
+
+def test_a_content_failure_the_provider_reports_later_also_becomes_the_link(tmp_path: Path) -> None:
+    """Bandwidth takes the MMS, then its callback says the media type is not supported (4412, 5.6.1)."""
+    from tests.adapters.rest_providers import FakeBandwidth
+    from tests.adapters.test_rest import run as run_rest
+
+    provider = FakeBandwidth(plan=[Plan(final="failed", final_code="4412")])
+
+    async def body(bridge: Bridge) -> None:
+        assert bridge.port is not None
+        job_id = await send(bridge.port)
+        job = await job_in(bridge, job_id, JobState.DELIVERED, JobState.FAILED)
+        assert job.state is JobState.DELIVERED
+        assert [s.kind for s in provider.sent] == ["MMS", "SMS"]
+        assert provider.sent[1].text.endswith(f"/v/{job.token}")
+        await until(lambda: bool(dsns(tmp_path)))
+        [report] = dsns(tmp_path)
+        assert actions(report) == [("relayed", "2.0.0")] and "4412" in report.as_string()
+
+    run_rest(tmp_path, [provider], lambda: (rest_route(provider, fallback_sms="on-failure"),), body)

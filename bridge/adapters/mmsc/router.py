@@ -129,9 +129,19 @@ class Router:
             return None  # never taken by the route: there is nothing the phone failed to fetch
         return await self._link(name, job, message, why="the phone did not fetch the MMS in time", failed=True)
 
+    async def _via_or_link(self, name: str, job: Job, message: StoredMessage) -> Delivery:
+        """Route `name`; a refusal of the content itself (at once, or reported later by the provider) becomes the
+        SMS with a link when the route has `fallback_sms`."""
+        try:
+            return await self._via(name, job, message)
+        except PermanentFailure as refused:
+            if name not in self.links or not refused.status.startswith(CONTENT_REFUSALS):
+                raise
+            return await self._link(name, job, message, why=f"the MMS was refused: {refused.detail}", failed=True)
+
     async def deliver(self, job: Job, message: StoredMessage) -> Delivery:
         if job.route is not None and job.mmsc_id is not None and job.route in self.routes:
-            return await self._via(job.route, job, message)
+            return await self._via_or_link(job.route, job, message)
         rule = choose(self.rules, job.recipient.e164)
         if rule is None:
             raise PermanentFailure(f"no route takes {job.recipient.masked}", "5.4.4")
@@ -140,11 +150,7 @@ class Router:
             why = "the route sends no MMS" if link.mode == "always" else "the number takes no MMS"
             return await self._link(rule.name, job, message, why=why, failed=False)
         try:
-            return await self._via(rule.name, job, message)
-        except PermanentFailure as refused:
-            if link is None or not refused.status.startswith(CONTENT_REFUSALS):
-                raise
-            return await self._link(rule.name, job, message, why=f"the MMS was refused: {refused.detail}", failed=True)
+            return await self._via_or_link(rule.name, job, message)
         except TemporaryFailure as first:
             if not rule.fallback:
                 raise
