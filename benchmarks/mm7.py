@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,10 +143,17 @@ def main() -> None:
         import sniffio  # noqa: F401
     except ImportError:
         print("warning: sniffio is not installed; httpcore is much slower without it", file=sys.stderr)
+    with server_on_the_other_core(MMSC) as port:
+        asyncio.run(bench(f"http://127.0.0.1:{port}/mm7", args.count, args.concurrency))
+
+
+@contextlib.contextmanager
+def server_on_the_other_core(script: str) -> Iterator[int]:
+    """`script` (an aiohttp server printing "ready") on core 1 at a free port, this process on core 0; the port."""
     port = free_port()
     cores = os.cpu_count() or 1
     server = subprocess.Popen(
-        (["taskset", "-c", "1"] if cores > 1 else []) + [sys.executable, "-c", MMSC, str(port)],
+        (["taskset", "-c", "1"] if cores > 1 else []) + [sys.executable, "-c", script, str(port)],
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -153,7 +162,7 @@ def main() -> None:
         assert server.stdout is not None and "ready" in server.stdout.readline()
         if cores > 1:
             os.sched_setaffinity(0, {0})
-        asyncio.run(bench(f"http://127.0.0.1:{port}/mm7", args.count, args.concurrency))
+        yield port
     finally:
         server.terminate()
         server.wait()

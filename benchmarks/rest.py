@@ -17,8 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -29,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import httpx  # noqa: E402
-from mm7 import free_port, job, measure, stored  # noqa: E402
+from mm7 import job, measure, server_on_the_other_core, stored  # noqa: E402
 
 from bridge.adapters.rest.bandwidth import BandwidthRoute  # noqa: E402
 from bridge.adapters.rest.base import RestRoute, outgoing  # noqa: E402
@@ -153,22 +151,8 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
     args, _ = parser.parse_known_args()
-    port = free_port()
-    cores = os.cpu_count() or 1
-    server = subprocess.Popen(
-        (["taskset", "-c", "1"] if cores > 1 else []) + [sys.executable, "-c", SERVERS, str(port)],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    try:
-        assert server.stdout is not None and server.stdout.readline().strip() == "ready"
-        if cores > 1:
-            os.sched_setaffinity(0, {0})
+    with server_on_the_other_core(SERVERS) as port:
         asyncio.run(bench(f"http://127.0.0.1:{port}", args.count, args.concurrency))
-    finally:
-        server.terminate()
-        server.wait()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from bridge.model import JobState
 from tests.adapters.bridge_fixture import DOMAIN, builtin_config, route_config, running
 from tests.adapters.rest_providers import FakeTwilio, Plan
 from tests.adapters.test_mmsc import job_in, wait_for
-from tests.adapters.test_rest import rest_route, send
+from tests.adapters.test_rest import dsn_fields, rest_route, send
 from tests.convert.helpers import mail, photo
 from tests.paths import ROOT
 from tests.serving import served
@@ -78,17 +78,6 @@ def dsns(tmp: Path) -> list[Message]:
     return [m for m in found if m.get_content_type() == "multipart/report"]
 
 
-def actions(report: Message) -> list[tuple[str, str]]:
-    found = []
-    for part in report.walk():
-        if part.get_content_type() == "message/delivery-status":
-            for block in part.get_payload():
-                assert isinstance(block, Message)
-                if block.get("Action"):
-                    found.append((str(block["Action"]), str(block["Status"])))
-    return found
-
-
 def texts(tmp: Path) -> list[str]:
     return [p.read_text() for p in sorted((tmp / "sms").glob("*.txt"))]
 
@@ -122,7 +111,7 @@ def test_always_sends_the_link_instead_of_the_mms_and_the_dsn_says_relayed(tmp_p
         assert not list((tmp_path / "sms").glob("*.ud"))  # no MMS notification
         await until(lambda: bool(dsns(tmp_path)))
         [report] = dsns(tmp_path)
-        assert actions(report) == [("relayed", "2.0.0")]
+        assert dsn_fields(report) == [("relayed", "2.0.0")]
         assert report["Subject"].startswith("MMS relayed as SMS with a link")
         assert "relayed as an SMS with a link to the message's page (the route sends no MMS)" in report.as_string()
         assert all_failures(report) == (set(), set())  # not a bounce
@@ -150,7 +139,7 @@ def test_on_failure_a_refused_content_goes_as_a_link_through_the_provider(tmp_pa
                 assert provider.sent[0].text.endswith(f"/v/{job.token}") and provider.sent[0].media == []
                 await until(lambda: bool(dsns(tmp_path)))
                 [report] = dsns(tmp_path)  # NOTIFY was not given: FAILURE, and this stands for one
-                assert actions(report) == [("relayed", "2.0.0")]
+                assert dsn_fields(report) == [("relayed", "2.0.0")]
                 assert "the MMS was refused" in report.as_string()
         finally:
             await provider.stop()
@@ -173,7 +162,7 @@ def test_on_failure_a_phone_that_never_fetched_gets_the_link_at_expiry(tmp_path:
         [sms] = texts(tmp_path)
         assert sms.endswith(f"/v/{job.token}")
         await until(lambda: bool(dsns(tmp_path)))
-        assert actions(dsns(tmp_path)[0]) == [("relayed", "2.0.0")]
+        assert dsn_fields(dsns(tmp_path)[0]) == [("relayed", "2.0.0")]
 
     run(config, body)
 
@@ -397,6 +386,6 @@ def test_a_content_failure_the_provider_reports_later_also_becomes_the_link(tmp_
         assert provider.sent[1].text.endswith(f"/v/{job.token}")
         await until(lambda: bool(dsns(tmp_path)))
         [report] = dsns(tmp_path)
-        assert actions(report) == [("relayed", "2.0.0")] and "4412" in report.as_string()
+        assert dsn_fields(report) == [("relayed", "2.0.0")] and "4412" in report.as_string()
 
     run_rest(tmp_path, [provider], lambda: (rest_route(provider, fallback_sms="on-failure"),), body)
