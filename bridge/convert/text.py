@@ -70,8 +70,18 @@ def codec_for(charset: str | None) -> str | None:
     return info.name
 
 
+#: a UTF-16 code unit alone (no character): some decoders make them (UTF-7's "+2D8-"), and no encoder takes them
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def decode_bytes(raw: bytes, charset: str | None, warnings: list[str], what: str) -> str:
-    """`raw` in `charset`; an unknown charset falls back to UTF-8 then windows-1252, with a warning."""
+    """`raw` in `charset`; an unknown charset falls back to UTF-8 then windows-1252, with a warning. Lone
+    surrogates a decoder lets through are U+FFFD."""
+    text = _decoded(raw, charset, warnings, what)
+    return _LONE_SURROGATE.sub("\ufffd", text) if not text.isascii() else text
+
+
+def _decoded(raw: bytes, charset: str | None, warnings: list[str], what: str) -> str:
     name = codec_for(charset)
     if name is None:
         warnings.append(f"{what}: unknown charset {charset!r}, read as UTF-8")

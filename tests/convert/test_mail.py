@@ -230,3 +230,16 @@ def test_the_size_bound_is_never_below_the_encoded_size() -> None:
         assert builder._size_bound(body) - HEADER_RESERVE >= len(encode_pdu(replace(pdu)))
 
     check()
+
+
+def test_a_decoder_that_makes_lone_surrogates_does_not_break_the_conversion() -> None:
+    """UTF-7's "+2D8-" decodes to a lone surrogate, which no encoder takes (found by the mutation fuzzer, seed
+    1795974837): it becomes U+FFFD and the MMS is made."""
+    from bridge.codec.mms import encode_pdu
+    from bridge.convert.compose import convert_mail, send_req
+
+    raw = (b"From: a@example.org\r\nTo: 12015554567@mms.example.net\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/plain; charset=utf-7\r\n\r\nHello +2D8- world\r\n")  # fmt: skip
+    conv = convert_mail(raw)
+    pdu = encode_pdu(send_req(conv, transaction_id="t", to=("+12015554567/TYPE=PLMN",)))
+    assert "Hello \ufffd world".encode() in pdu
