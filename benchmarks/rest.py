@@ -121,9 +121,9 @@ def baseline(kind: str, base: str, http: httpx.AsyncClient) -> Callable[[int], A
 
 
 def _parts(mms: bytes) -> tuple:  # type: ignore[type-arg]
-    from bridge.adapters.rest.base import media_of
+    from bridge.adapters.mmsc.base import stored_request
 
-    return media_of(mms).parts
+    return stored_request(mms).parts
 
 
 async def bench(base: str, count: int, concurrency: int) -> None:

@@ -529,9 +529,10 @@ class RouteConfig:
                 "route.mm7.callback_username: a route with delivery_report takes the MMSC's reports at "
                 f"/mm7/{self.label}; set callback_username and callback_password, or callback_allow ({where})"
             )
-        for prefix in self.prefixes:
-            if not (prefix.startswith("+") and prefix[1:].isdigit()):
-                raise ConfigError(f'route.prefixes: E.164 prefixes like "+1555", got {prefix!r} ({where})')
+        for key in ("prefixes", "sms_only_prefixes"):
+            for prefix in getattr(self, key):
+                if not (prefix.startswith("+") and prefix[1:].isdigit()):
+                    raise ConfigError(f'route.{key}: E.164 prefixes like "+1555", got {prefix!r} ({where})')
         if self.max_per_second < 0:
             raise ConfigError(f"route.max_per_second: 0 (no limit) or more ({where})")
         if self.fallback_sms not in FALLBACK_SMS:
@@ -542,9 +543,6 @@ class RouteConfig:
             raise ConfigError(
                 f"route.fallback_sms: a {self.kind.value} route sends no SMS; builtin and REST routes do ({where})"
             )
-        for prefix in self.sms_only_prefixes:
-            if not (prefix.startswith("+") and prefix[1:].isdigit()):
-                raise ConfigError(f'route.sms_only_prefixes: E.164 prefixes like "+1555", got {prefix!r} ({where})')
         if self.profile and self.profile not in PROFILE_NAMES:
             raise ConfigError(f'route.profile: "" or one of {", ".join(PROFILE_NAMES)}, got {self.profile!r} ({where})')
         if self.fallback and self.fallback == self.label:

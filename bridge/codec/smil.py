@@ -2,17 +2,18 @@
 
 Owns `Slide` and the encoder/decoder of the document: a root-layout, an `Image` region above a `Text` region,
 and one `par` per slide with its duration, holding at most one image (or video), one text and one audio
-reference. References (`src`) name a part's Content-Location.
+reference. References (`src`) name a part's Content-Location, or its Content-ID as `cid:…`.
 """
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 from xml.sax.saxutils import quoteattr
 
+from bridge.codec.multipart import BodyPart
 from bridge.errors import DecodeError, EncodeError
 
 SMIL_MEDIA_TYPE: Final = "application/smil"
@@ -105,3 +106,19 @@ def decode_smil(data: bytes | memoryview) -> tuple[Slide, ...]:
                 media[key] = src
         slides.append(Slide(duration_ms=_duration_ms(par.get("dur")), **media))
     return tuple(slides)
+
+
+def referenced_name(src: str) -> str:
+    """What a `src` names: a Content-ID (`cid:<id>`, angle brackets dropped) or a Content-Location."""
+    return src.removeprefix("cid:").strip("<>")
+
+
+def part_named(parts: Sequence[BodyPart], src: str | None) -> int | None:
+    """The index of the part `src` names, by Content-ID or Content-Location; None for none."""
+    if not src:
+        return None
+    name = referenced_name(src)
+    for n, part in enumerate(parts):
+        if name in ((part.content_id or "").strip("<>"), part.content_location):
+            return n
+    return None

@@ -20,7 +20,7 @@ from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.utils import format_datetime, getaddresses, make_msgid
 
-from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil
+from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil, referenced_name
 from bridge.convert.dsn import _field, _header_block
 from bridge.errors import DecodeError
 
@@ -117,7 +117,7 @@ def in_slide_order(parts: Sequence[ReplyPart]) -> list[ReplyPart]:
         for src in (slide.image, slide.video, slide.text, slide.audio):
             if not src:
                 continue
-            name = src.removeprefix("cid:").strip("<>")
+            name = referenced_name(src)
             found = next((p for p in rest if name in (p.content_id, p.filename)), None)
             if found is not None and found not in ordered:
                 ordered.append(found)

@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from bridge.errors import PermanentFailure, TemporaryFailure, UnknownOutcome
+from bridge.codec.mms import SendReq, decode_pdu
+from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, UnknownOutcome
 from bridge.model import Handset, Job, StoredMessage
 
 log = logging.getLogger("bridge.route")
@@ -56,6 +57,18 @@ class Route(Protocol):
     async def ready(self) -> str | None:
         """None when the route could take a message now (its peer answers, its folder can be written); else why
         not, in a few words (for `/readyz`)."""
+
+
+def stored_request(mms: bytes) -> SendReq:
+    """The m-send-req a message was stored as (one the store cannot give back readable is the bridge's own fault:
+    permanent, 5.6.0)."""
+    try:
+        request = decode_pdu(mms)
+    except DecodeError as exc:
+        raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
+    if not isinstance(request, SendReq):
+        raise PermanentFailure(f"stored MMS is a {type(request).__name__}, not an m-send-req", "5.6.0")
+    return request
 
 
 def handset_outcome(job: Job, *, mmsc_id: str | None, via: str = "") -> Delivery | None:

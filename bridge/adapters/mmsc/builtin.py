@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome
+from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome, stored_request
 from bridge.adapters.sms.base import PushSender
-from bridge.codec.mms import SendReq, decode_pdu, encode_pdu
+from bridge.codec.mms import encode_pdu
 from bridge.convert.notification import content_location, notification_push
-from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure
+from bridge.errors import PermanentFailure, TemporaryFailure
 from bridge.metrics import Metrics
 from bridge.model import Job, StoredMessage
 
@@ -62,11 +62,7 @@ class BuiltinMMSC:
         answered = handset_outcome(job, mmsc_id=job.id)
         if answered is not None:
             return answered
-        try:
-            request = decode_pdu(message.mms)
-        except DecodeError as exc:
-            raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
-        assert isinstance(request, SendReq)
+        request = stored_request(message.mms)
         sender = request.sender if self.sender_in_notification and isinstance(request.sender, str) else None
         notification, segments = notification_push(
             transaction_id=job.token,

@@ -19,11 +19,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from bridge.adapters.http import client, post, reachable, status_failure
-from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome, unknown_outcome
+from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome, stored_request, unknown_outcome
 from bridge.codec import mm7
-from bridge.codec.mms import Priority, SendReq, YesNo, decode_pdu
+from bridge.codec.mms import Priority, YesNo
 from bridge.config import MM7Settings
-from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, UnknownOutcome, Verdict, failure
+from bridge.errors import DecodeError, TemporaryFailure, UnknownOutcome, Verdict, failure
 from bridge.model import Job, StoredMessage
 
 log = logging.getLogger("bridge.mm7")
@@ -60,11 +60,7 @@ class MM7Route:
     def build(self, job: Job, message: StoredMessage) -> tuple[str, bytes]:
         """The Content-Type and body of the job's SubmitReq."""
         s = self.settings
-        try:
-            request = decode_pdu(message.mms)
-        except DecodeError as exc:
-            raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
-        assert isinstance(request, SendReq)
+        request = stored_request(message.mms)
         sender = s.sender_address or (request.sender if isinstance(request.sender, str) else "")
         submit = mm7.SubmitReq(
             transaction_id=job.id,

@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from bridge.adapters.http import client
+from bridge.adapters.mmsc.base import stored_request
 from bridge.adapters.rest.base import (
     ErrorTable,
     Inbound,
@@ -35,7 +36,6 @@ from bridge.adapters.rest.base import (
     answer_failure,
     json_or_empty,
     list_at,
-    media_of,
     message_id_from,
     report_status,
 )
@@ -137,7 +137,7 @@ class BandwidthRoute(RestRoute):
         s = self.settings
         where = f"Bandwidth ({self.name})"
         urls = []
-        parts = media_of(message.mms).parts if out.media and message is not None else ()
+        parts = stored_request(message.mms).parts if out.media and message is not None else ()
         for part in out.media:
             url = self.media_location(job, part.index)
             # PUT overwrites: an upload sent again after a crash or a failure leaves one file
@@ -178,7 +178,7 @@ class BandwidthRoute(RestRoute):
         if not message.mms:
             return
         try:
-            request = media_of(message.mms)
+            request = stored_request(message.mms)
         except DeliveryError:
             return
         for index, part in enumerate(request.parts):

@@ -23,11 +23,10 @@ from typing import Any
 
 import httpx
 
-from bridge.adapters.http import post, reachable
-from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome, unknown_outcome
-from bridge.codec.mms import SendReq, decode_pdu
+from bridge.adapters.http import TEMPORARY_HTTP, post, reachable
+from bridge.adapters.mmsc.base import PENDING_STATUS, Delivery, handset_outcome, stored_request, unknown_outcome
 from bridge.config import RestSettings
-from bridge.errors import DecodeError, PermanentFailure, TemporaryFailure, UnknownOutcome, Verdict, failure
+from bridge.errors import PermanentFailure, TemporaryFailure, UnknownOutcome, Verdict, failure
 from bridge.model import Handset, Job, StoredMessage
 
 log = logging.getLogger("bridge.rest")
@@ -62,21 +61,10 @@ class Outgoing:
     media: tuple[MediaPart, ...]
 
 
-def media_of(mms: bytes) -> SendReq:
-    """The stored m-send-req (a stored message that cannot be read is the bridge's own fault: permanent)."""
-    try:
-        request = decode_pdu(mms)
-    except DecodeError as exc:
-        raise PermanentFailure(f"stored MMS unreadable: {exc}", "5.6.0") from exc
-    if not isinstance(request, SendReq):
-        raise PermanentFailure(f"stored MMS is a {type(request).__name__}, not an m-send-req", "5.6.0")
-    return request
-
-
 def outgoing(message: StoredMessage, *, max_text_chars: int, subject_field: bool = False) -> Outgoing:
     """The message as a REST API takes it. `subject_field`: the API has a subject of its own for MMS (Telnyx);
     otherwise the subject opens the text unless the text already is the subject (a mail with no body)."""
-    request = media_of(message.mms)
+    request = stored_request(message.mms)
     texts: list[str] = []
     media: list[MediaPart] = []
     for i, part in enumerate(request.parts):
@@ -116,8 +104,8 @@ def answer_failure(
     table: ErrorTable,
     now: float,
 ) -> TemporaryFailure | PermanentFailure:
-    """A provider's refusal: its error code decides when the table knows it; else the HTTP status (429 with its
-    Retry-After, 5xx, 401/403/408 temporary; other 4xx permanent 5.3.0)."""
+    """A provider's refusal: its error code decides when the table knows it; else the HTTP status as for every
+    HTTP peer (`adapters.http`: 5xx, 401/403/408/429 temporary, 429 after its Retry-After; other 4xx 5.3.0)."""
     status = response.status_code
     detail = f"{where} answered HTTP {status}" + (f" error {code}" if code else "") + (f": {words}" if words else "")
     if status == 429:
@@ -125,7 +113,7 @@ def answer_failure(
     if code is not None and code in table:
         verdict, rfc = table[code]
         return failure(verdict, detail, rfc)
-    if status >= 500 or status in (401, 403, 408):
+    if status >= 500 or status in TEMPORARY_HTTP:
         return TemporaryFailure(detail, "4.4.2", retry_after_s=retry_after_s(response, now))
     return PermanentFailure(detail, "5.3.0")
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from bridge.adapters.mmsc.base import stored_request
 from bridge.adapters.rest import bandwidth, telnyx, twilio
-from bridge.adapters.rest.base import Inbound, Report, media_of
+from bridge.adapters.rest.base import Inbound, Report
 from bridge.adapters.store.base import HandsetStore
 from bridge.adapters.web.ranges import ranged_response
 from bridge.adapters.web.server import Listener, WebServer
@@ -68,7 +69,7 @@ class MediaWeb:
         if message is None or not message.mms:
             raise web.HTTPNotFound(text="no such media, or it has expired\n")
         try:
-            parts = media_of(message.mms).parts
+            parts = stored_request(message.mms).parts
         except DeliveryError as exc:
             raise web.HTTPNotFound(text="no such media\n") from exc
         n = int(index)

@@ -254,9 +254,8 @@ class KannelMO:
             text = raw.decode(charset)
         except UnicodeDecodeError:
             text = raw.decode("latin-1")  # 8-bit data that is not UTF-8
-        to = fields.get("to", b"").decode("latin-1")
         try:
-            await self.on_message(MOText(sender=sender, to=to if _NUMBER.fullmatch(to) else "", text=text))
+            await self.on_message(MOText(sender=sender, text=text))
         except BridgeError as exc:
             log.warning("kannel mo=not-taken error=%r", exc)
             raise web.HTTPServiceUnavailable(text="not taken now, try again\n") from exc

@@ -23,10 +23,9 @@ log = logging.getLogger("bridge.sms")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class MOText:
-    """A whole text a phone sent: `sender` and `to` as the SMSC gave them (digits, maybe with +)."""
+    """A whole text a phone sent: `sender` as the SMSC gave it (digits, maybe with + or 00)."""
 
     sender: str
-    to: str
     text: str
 
 
@@ -60,7 +59,7 @@ class MOAssembler:
                 if not 1 <= segment.number <= segment.total:
                     raise DecodeError(0, f"sar segment {segment.number} of {segment.total}")
         if segment is None or segment.total == 1:
-            return MOText(sender=sm.source_addr, to=sm.destination_addr, text=decode_text(data, sm.data_coding))
+            return MOText(sender=sm.source_addr, text=decode_text(data, sm.data_coding))
         return self._join(sm, segment, data)
 
     def _join(self, sm: ShortMessage, segment: Segment, data: bytes) -> MOText | None:
@@ -79,4 +78,4 @@ class MOAssembler:
             return None
         del self._pending[key]
         whole = b"".join(parts[n] for n in range(1, segment.total + 1))
-        return MOText(sender=sm.source_addr, to=sm.destination_addr, text=decode_text(whole, coding))
+        return MOText(sender=sm.source_addr, text=decode_text(whole, coding))

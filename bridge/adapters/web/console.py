@@ -40,10 +40,10 @@ from PIL import Image
 from bridge.adapters.passwords import PasswordChecker
 from bridge.adapters.store.base import Filter, JobStore
 from bridge.adapters.web.server import Handler, Listener, WebServer
+from bridge.adapters.web.slides import SlideView, slide_views
 from bridge.codec.describe import Decoded, describe, render_text
 from bridge.codec.mms import SendReq, decode_pdu, encode_pdu
 from bridge.codec.multipart import BodyPart
-from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil
 from bridge.convert.mime import MimePart, parse_mail
 from bridge.convert.notification import content_location, notification_push
 from bridge.errors import DecodeError, StoreError
@@ -77,15 +77,6 @@ class ConsoleSettings:
     public_url: str = ""
     #: each route's budget, in bytes of MMS
     budgets: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SlideView:
-    duration_s: float
-    image: int | None
-    video: int | None
-    audio: int | None
-    text: str
 
 
 class Console:
@@ -451,12 +442,8 @@ def _slides(mms: bytes) -> tuple[list[dict[str, Any]], list[SlideView], str]:
     """The parts (index, type, size, name, pixels) and the SMIL slides, each naming its parts by index."""
     parts = _parts(mms)
     listed = []
-    by_location: dict[str, int] = {}
     for i, part in enumerate(parts):
         location = part.content_location or ""
-        by_location[location] = i
-        if part.content_id:
-            by_location[part.content_id.strip("<>")] = i
         pixels = None
         if part.content_type.media_type.startswith("image/"):
             try:
@@ -468,40 +455,8 @@ def _slides(mms: bytes) -> tuple[list[dict[str, Any]], list[SlideView], str]:
             {"index": i, "type": part.content_type.media_type, "size": len(part.data), "name": location,
              "pixels": pixels}
         )  # fmt: skip
-    smil = next((p for p in parts if p.content_type.media_type == SMIL_MEDIA_TYPE), None)
-    if smil is None:
-        return listed, [], "no SMIL: the parts are shown in their order"
-    try:
-        decoded = decode_smil(smil.data)
-    except DecodeError as exc:
-        return listed, [], f"the SMIL cannot be read ({exc})"
-
-    def index(ref: str | None) -> int | None:
-        if not ref:
-            return None
-        return by_location.get(ref.removeprefix("cid:"))
-
-    slides = []
-    for slide in decoded:
-        text_index = index(slide.text)
-        text = ""
-        if text_index is not None:
-            part = parts[text_index]
-            charset = dict(part.content_type.params).get("charset", "utf-8")
-            try:
-                text = bytes(part.data).decode(charset if isinstance(charset, str) else "utf-8", "replace")
-            except LookupError:
-                text = bytes(part.data).decode("utf-8", "replace")
-        slides.append(
-            SlideView(
-                duration_s=slide.duration_ms / 1000,
-                image=index(slide.image),
-                video=index(slide.video),
-                audio=index(slide.audio),
-                text=text,
-            )
-        )
-    return listed, slides, ""
+    slides, problem = slide_views(parts)
+    return listed, slides, problem
 
 
 def _tree(part: MimePart, depth: int = 0) -> list[dict[str, Any]]:

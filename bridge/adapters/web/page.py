@@ -13,20 +13,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
 from aiohttp import web
 
+from bridge.adapters.mmsc.base import stored_request
 from bridge.adapters.store.base import HandsetStore
 from bridge.adapters.web.ranges import ranged_response
 from bridge.adapters.web.server import Listener, WebServer
-from bridge.codec.mms import SendReq, decode_pdu
-from bridge.codec.multipart import BodyPart
-from bridge.codec.smil import SMIL_MEDIA_TYPE, decode_smil
-from bridge.errors import DecodeError, StoreError
+from bridge.adapters.web.slides import SlideView, part_text, slide_views
+from bridge.codec.mms import SendReq
+from bridge.codec.smil import SMIL_MEDIA_TYPE
+from bridge.errors import DeliveryError, StoreError
 from bridge.model import Job, JobState, StoredMessage
 
 HERE = Path(__file__).parent
@@ -42,57 +42,21 @@ _HEADERS = {
 }
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Slide:
-    """What one slide shows: part numbers for media (their URL), the text itself."""
-
-    image: int | None = None
-    video: int | None = None
-    audio: int | None = None
-    text: str = ""
-
-
-def _part_named(parts: tuple[BodyPart, ...], src: str | None) -> int | None:
-    if not src:
-        return None
-    name = src.removeprefix("cid:").strip("<>")
-    for n, part in enumerate(parts):
-        if name in ((part.content_id or "").strip("<>"), part.content_location):
-            return n
-    return None
-
-
-def _text(part: BodyPart) -> str:
-    return bytes(part.data).decode("utf-8", "replace").strip()
-
-
-def slides_of(request: SendReq) -> list[Slide]:
+def slides_of(request: SendReq) -> list[SlideView]:
     """The message's slides in the SMIL's order; without a readable SMIL, one slide per part in their order."""
-    parts = request.parts
-    smil = next((p for p in parts if p.content_type.media_type.lower() == SMIL_MEDIA_TYPE), None)
-    try:
-        presented = decode_smil(smil.data) if smil is not None else ()
-    except DecodeError:
-        presented = ()
-    found = []
-    for s in presented:
-        text_at = _part_named(parts, s.text)
-        text = _text(parts[text_at]) if text_at is not None else ""
-        found.append(Slide(image=_part_named(parts, s.image), video=_part_named(parts, s.video),
-                           audio=_part_named(parts, s.audio), text=text))  # fmt: skip
-    if found:
-        return found
-    slides = []
-    for n, part in enumerate(parts):
+    slides, _ = slide_views(request.parts)
+    if slides:
+        return slides
+    for n, part in enumerate(request.parts):
         kind = part.content_type.media_type.lower()
         if kind.startswith("text/plain"):
-            slides.append(Slide(text=_text(part)))
+            slides.append(SlideView(text=part_text(part)))
         elif kind.startswith("image/"):
-            slides.append(Slide(image=n))
+            slides.append(SlideView(image=n))
         elif kind.startswith("video/"):
-            slides.append(Slide(video=n))
+            slides.append(SlideView(video=n))
         elif kind.startswith("audio/"):
-            slides.append(Slide(audio=n))
+            slides.append(SlideView(audio=n))
     return slides
 
 
@@ -121,12 +85,9 @@ class MessagePage:
         if not live or not message.mms:
             raise web.HTTPGone(text="this message has expired\n", headers=_HEADERS)
         try:
-            request = decode_pdu(message.mms)
-        except DecodeError as exc:
+            return job, message, stored_request(message.mms)
+        except DeliveryError as exc:
             raise web.HTTPGone(text="this message cannot be shown\n") from exc
-        if not isinstance(request, SendReq):
-            raise web.HTTPGone(text="this message cannot be shown\n")
-        return job, message, request
 
     async def get_page(self, request: web.Request) -> web.Response:
         job, message, pdu = await self._found(request.match_info["token"])
